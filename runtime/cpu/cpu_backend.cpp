@@ -1,0 +1,19 @@
+// runtime/cpu/cpu_backend.cpp — assembles the CPU implementations of every op group.
+#include "runtime/backend.h"
+#include "runtime/cpu/cpu_core_ops.h"
+
+namespace sy {
+
+template <class T>
+Backend<T> make_cpu_backend(int threads) {
+  set_cpu_threads(threads);
+  Backend<T> be;
+  be.name = "cpu";
+  be.core = std::make_unique<CpuCoreOps<T>>();
+  return be;
+}
+
+template Backend<float> make_cpu_backend<float>(int);
+template Backend<double> make_cpu_backend<double>(int);
+
+}  // namespace sy

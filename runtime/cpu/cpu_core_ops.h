@@ -1,0 +1,25 @@
+// runtime/cpu/cpu_core_ops.h — CpuCoreOps<T>: CoreOps on the host, GEMMs through CBLAS (OpenBLAS).
+#pragma once
+#include "runtime/ops/core_ops.h"
+
+namespace sy {
+
+template <class T>
+class CpuCoreOps final : public CoreOps<T> {
+ public:
+  void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
+            const T* B, int64_t ldb, T beta, T* C, int64_t ldc) const override;
+  void add_bias(int64_t rows, int64_t cols, const T* bias, T* y) const override;
+  void bias_grad(int64_t rows, int64_t cols, const T* dy, T* db) const override;
+  void axpy(int64_t n, T alpha, const T* x, T* y) const override;
+  void add(int64_t n, const T* a, const T* b, T* out) const override;
+  void scale(int64_t n, T alpha, T* x) const override;
+  double sum_squares(int64_t n, const T* x) const override;
+  void adamw(int64_t n, T* param, const T* grad, T* exp_avg, T* exp_avg_sq, double lr, double beta1, double beta2,
+             double eps, double weight_decay, int64_t step, double grad_scale) const override;
+};
+
+// Sets the BLAS thread count (≤ 0: leave the library default).
+void set_cpu_threads(int threads);
+
+}  // namespace sy

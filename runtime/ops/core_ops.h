@@ -1,0 +1,41 @@
+// runtime/ops/core_ops.h — CoreOps<T>: GEMM and the elementwise/reduction kernels every layer needs.
+#pragma once
+#include <cstdint>
+
+namespace sy {
+
+// All pointers are device pointers of the backend (host memory for the CPU
+// backend); all matrices are row-major.
+template <class T>
+class CoreOps {
+ public:
+  virtual ~CoreOps() = default;
+
+  // C[M,N] = alpha * op(A)[M,K] · op(B)[K,N] + beta * C.
+  // op(A) = A (lda ≥ K) or Aᵀ (A stored [K,M], lda ≥ M); likewise for B.
+  virtual void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
+                    int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) const = 0;
+
+  // y[rows, cols] += bias[cols] broadcast over rows.
+  virtual void add_bias(int64_t rows, int64_t cols, const T* bias, T* y) const = 0;
+  // db[cols] += Σ_rows dy[rows, cols].
+  virtual void bias_grad(int64_t rows, int64_t cols, const T* dy, T* db) const = 0;
+
+  // y += alpha · x
+  virtual void axpy(int64_t n, T alpha, const T* x, T* y) const = 0;
+  // out = a + b (out may alias a or b)
+  virtual void add(int64_t n, const T* a, const T* b, T* out) const = 0;
+  // x *= alpha
+  virtual void scale(int64_t n, T alpha, T* x) const = 0;
+  // Σ x², accumulated in double.
+  virtual double sum_squares(int64_t n, const T* x) const = 0;
+
+  // One AdamW step on n elements (decoupled weight decay, bias-corrected moments):
+  //   m = β1 m + (1-β1) g;  v = β2 v + (1-β2) g²
+  //   p -= lr · (m / (1-β1^t) / (sqrt(v / (1-β2^t)) + eps) + wd · p)
+  // `grad_scale` multiplies g first (global-norm clipping).
+  virtual void adamw(int64_t n, T* param, const T* grad, T* exp_avg, T* exp_avg_sq, double lr, double beta1,
+                     double beta2, double eps, double weight_decay, int64_t step, double grad_scale) const = 0;
+};
+
+}  // namespace sy

@@ -1,0 +1,101 @@
+// runtime/tensor.h — Tensor<T>: a contiguous row-major buffer with a shape, owning or viewing.
+#pragma once
+#include <cstdint>
+#include <cstring>
+#include <initializer_list>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "runtime/error.h"
+
+namespace sy {
+
+using Shape = std::vector<int64_t>;
+
+inline int64_t shape_numel(const Shape& s) {
+  int64_t n = 1;
+  for (int64_t d : s) n *= d;
+  return n;
+}
+std::string shape_str(const Shape& s);
+
+// No autograd and no strides: layers pass raw row-major buffers to backend
+// kernels.  A view shares its parent's storage (it keeps it alive).
+template <class T>
+class Tensor {
+ public:
+  Tensor() = default;
+  explicit Tensor(Shape shape) { resize(std::move(shape)); }
+
+  // Non-owning view of external memory.
+  static Tensor view(T* data, Shape shape) {
+    Tensor t;
+    t.data_ = data;
+    t.shape_ = std::move(shape);
+    return t;
+  }
+
+  // Reshape to `shape`, zero-filled.  Reallocates only when the owned capacity is
+  // too small, so buffers reused every step stop allocating after the first.
+  void resize(Shape shape) {
+    int64_t n = shape_numel(shape);
+    if (n > capacity_) {
+      SY_ASSERT(data_ == nullptr || storage_, "cannot grow a view");
+      storage_ = allocate(n);
+      data_ = storage_.get();
+      capacity_ = n;
+    }
+    shape_ = std::move(shape);
+    zero();
+  }
+
+  T* data() { return data_; }
+  const T* data() const { return data_; }
+  const Shape& shape() const { return shape_; }
+  int rank() const { return static_cast<int>(shape_.size()); }
+  int64_t dim(int i) const { return shape_.at(i < 0 ? shape_.size() + i : i); }
+  int64_t numel() const { return shape_numel(shape_); }
+  bool empty() const { return data_ == nullptr || numel() == 0; }
+  // Elements per index of dim 0.
+  int64_t row_size() const { return shape_numel(Shape(shape_.begin() + (shape_.empty() ? 0 : 1), shape_.end())); }
+
+  T& operator[](int64_t i) { return data_[i]; }
+  const T& operator[](int64_t i) const { return data_[i]; }
+
+  void zero() {
+    if (data_) std::memset(static_cast<void*>(data_), 0, sizeof(T) * numel());
+  }
+
+  // View of rows [begin, end) along dim 0.
+  Tensor rows(int64_t begin, int64_t end) const {
+    SY_ASSERT(rank() >= 1 && begin >= 0 && begin <= end && end <= dim(0), "row range out of bounds");
+    Tensor t = *this;
+    t.data_ = data_ + begin * row_size();
+    t.shape_[0] = end - begin;
+    t.capacity_ = 0;  // a view never reallocates
+    return t;
+  }
+  // View with another shape of the same element count.
+  Tensor reshaped(Shape shape) const {
+    SY_ASSERT(shape_numel(shape) == numel(), "reshape " + shape_str(shape_) + " -> " + shape_str(shape));
+    Tensor t = *this;
+    t.shape_ = std::move(shape);
+    t.capacity_ = 0;
+    return t;
+  }
+
+ private:
+  static std::shared_ptr<T[]> allocate(int64_t n) {
+    // 64-byte alignment for AVX-512 loads.
+    void* p = ::operator new[](sizeof(T) * n, std::align_val_t{64});
+    return std::shared_ptr<T[]>(static_cast<T*>(p), [](T* q) { ::operator delete[](q, std::align_val_t{64}); });
+  }
+
+  std::shared_ptr<T[]> storage_;
+  T* data_ = nullptr;
+  Shape shape_;
+  int64_t capacity_ = 0;
+};
+
+}  // namespace sy
