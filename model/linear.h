@@ -7,16 +7,31 @@
 
 namespace sy {
 
+// Marks the parameters of a routed expert (layer index, global expert id).
+struct ExpertTag {
+  int layer = -1;
+  int expert = -1;
+  bool is_expert() const { return expert >= 0; }
+};
+
 template <class T>
 class Linear {
  public:
   Linear() = default;
   // Registers `<prefix>/weight` [out, in] and, when `bias`, `<prefix>/bias` [out].
   Linear(ParameterSet<T>& params, const std::string& prefix, int64_t in, int64_t out, bool bias,
-         InitSpec init = InitSpec::Normal())
+         InitSpec init = InitSpec::Normal(), ExpertTag tag = {})
       : in_(in), out_(out) {
-    weight_ = &params.add(prefix + "/weight", {out, in}, init, true);
-    if (bias) bias_ = &params.add(prefix + "/bias", {out}, InitSpec::Zeros(), false);
+    if (tag.is_expert()) {
+      weight_ = &params.add_expert(prefix + "/weight", {out, in}, init, tag.layer, tag.expert);
+      if (bias) {
+        bias_ = &params.add_expert(prefix + "/bias", {out}, InitSpec::Zeros(), tag.layer, tag.expert);
+        bias_->weight_decay = false;
+      }
+    } else {
+      weight_ = &params.add(prefix + "/weight", {out, in}, init, true);
+      if (bias) bias_ = &params.add(prefix + "/bias", {out}, InitSpec::Zeros(), false);
+    }
   }
   // For weights that live elsewhere (tied embeddings, expert slices).
   Linear(Parameter<T>* weight, Parameter<T>* bias) : weight_(weight), bias_(bias) {

@@ -1,0 +1,42 @@
+// model/mlp.h — Mlp<T>: the feed-forward block (dense FFN, routed expert or shared expert).
+#pragma once
+#include <string>
+
+#include "model/linear.h"
+#include "runtime/config.h"
+
+namespace sy {
+
+// What one forward saves for its backward.  The caller owns it, so one Mlp
+// (an expert) can run several forwards (chunks) before their backwards.
+template <class T>
+struct MlpActivations {
+  Tensor<T> h1;  // fc1(x), pre-activation
+  Tensor<T> h3;  // fc3(x) (swiglu only)
+  Tensor<T> a;   // activation output, fc2's input
+  Tensor<T> da;  // scratch for the backward
+};
+
+// gelu/relu: y = fc2(act(fc1 x));  swiglu: y = fc2(silu(fc1 x) ⊙ fc3 x)
+// Parameters `<prefix>/fc1`, `<prefix>/fc2`, `<prefix>/fc3` as in fairseq/LLaMA.
+template <class T>
+class Mlp {
+ public:
+  Mlp() = default;
+  Mlp(ParameterSet<T>& params, const std::string& prefix, int64_t d_model, int64_t d_hidden, Activation act,
+      bool bias, ExpertTag tag = {});
+
+  // y[N, d_model] = Mlp(x[N, d_model]) (y overwritten).
+  void forward(const Backend<T>& be, const T* x, int64_t N, T* y, MlpActivations<T>& acts) const;
+  // dx = ∂/∂x (overwritten, or added when accumulate_dx); parameter grads accumulated.
+  void backward(const Backend<T>& be, const T* x, const T* dy, int64_t N, T* dx, MlpActivations<T>& acts,
+                bool accumulate_dx = false) const;
+
+  int64_t hidden() const { return fc1_.out(); }
+
+ private:
+  Activation act_ = Activation::gelu;
+  Linear<T> fc1_, fc2_, fc3_;
+};
+
+}  // namespace sy
