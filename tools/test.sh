@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# tools/test.sh — sets up, builds and runs every test; then the unit tests once more under ASan+UBSan.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash tools/setup.sh
+bash tools/build.sh build
+(cd build && ctest --output-on-failure -j2 --timeout 600)
+if [[ ${SWITCHYARD_SKIP_SANITIZE:-0} != 1 ]]; then
+  echo "== unit tests under AddressSanitizer + UndefinedBehaviorSanitizer =="
+  bash tools/build.sh build-asan -DSWITCHYARD_SANITIZE=ON
+  (cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j2 --timeout 600 -L unit)
+fi
