@@ -1,0 +1,139 @@
+// launch/trainer.cpp — the training loop of one process.
+#include "launch/trainer.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+
+#include "launch/config_schema.h"
+#include "runtime/lr_schedule.h"
+
+namespace sy {
+
+namespace {
+using Clock = std::chrono::steady_clock;
+
+double ms_since(Clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+}
+
+std::string format_duration(double seconds) {
+  const int64_t s = static_cast<int64_t>(seconds + 0.5);
+  char buf[32];
+  if (s >= 3600)
+    std::snprintf(buf, sizeof buf, "%lldh%02lldm", (long long)(s / 3600), (long long)(s % 3600 / 60));
+  else
+    std::snprintf(buf, sizeof buf, "%lldm%02llds", (long long)(s / 60), (long long)(s % 60));
+  return buf;
+}
+}  // namespace
+
+Trainer::Trainer(const Config& cfg) : cfg_(cfg), backend_(make_cpu_backend<float>(cfg.parallel.threads)) {
+  model_ = std::make_unique<Transformer<float>>(cfg_.model, cfg_.moe, /*ep_rank=*/0, /*ep_size=*/1);
+  init_parameters(model_->params(), cfg_.train.seed);
+  optimizer_ = std::make_unique<AdamW<float>>(model_->params(), cfg_.train);
+  data_ = make_data_source(cfg_.data.source, cfg_.model.vocab_size);
+  data_->validate(cfg_.train.seq_len);
+  dispatcher_ = std::make_unique<LocalDispatcher<float>>();
+  if (rank_ == 0) metrics_ = std::make_unique<MetricsWriter>(cfg_.log.metrics);
+}
+
+Trainer::~Trainer() = default;
+
+StepStats Trainer::train_step() {
+  const auto t0 = Clock::now();
+  const TrainConfig& tc = cfg_.train;
+  const int64_t B = tc.micro_batch, S = tc.seq_len;
+  const int64_t micro_batches = int64_t(tc.grad_accum) * world_size_;
+  const int64_t step = step_ + 1;
+
+  StepStats st;
+  st.step = step;
+  auto moe = model_->moe_layers();
+  st.expert_load.assign(moe.size(), std::vector<int64_t>(cfg_.moe.num_experts, 0));
+  int64_t dropped = 0, assignments = 0;
+
+  model_->params().zero_grad();
+  tokens_.resize(B * (S + 1));
+  for (int m = 0; m < tc.grad_accum; ++m) {
+    // Global sample index: micro-step m of rank r holds samples [(m·W + r)·B, +B).
+    const int64_t first = (int64_t(m) * world_size_ + rank_) * B;
+    data_->training_sequences(tc.seed, step, first, B, S, tokens_.data());
+    StepContext ctx;
+    ctx.batch = B;
+    ctx.seq_len = S;
+    ctx.training = true;
+    ctx.seed = tc.seed;
+    ctx.step = step;
+    ctx.first_sample = first;
+    ctx.loss_scale = 1.0 / double(micro_batches);
+    const MicroBatchLoss l = model_->forward_backward(backend_, ctx, tokens_.data(), *dispatcher_);
+    const double ce = l.ce_sum / double(l.tokens);
+    st.ce_loss += ce / micro_batches;
+    st.aux_loss += l.aux / micro_batches;
+    st.z_loss += l.z / micro_batches;
+    for (size_t i = 0; i < moe.size(); ++i) {
+      const MoeStats& s = moe[i]->stats();
+      for (int e = 0; e < cfg_.moe.num_experts; ++e) st.expert_load[i][e] += s.expert_counts[e];
+      dropped += s.dropped;
+      assignments += s.assignments;
+    }
+  }
+  st.loss = st.ce_loss + cfg_.moe.aux_loss_coef * st.aux_loss + cfg_.moe.z_loss_coef * st.z_loss;
+  st.dropped_frac = assignments ? double(dropped) / double(assignments) : 0.0;
+
+  const auto& params = model_->params();
+  st.grad_norm = std::sqrt(grad_sum_squares(backend_, params, ParamGroup::dense) +
+                           grad_sum_squares(backend_, params, ParamGroup::expert));
+  if (!std::isfinite(st.loss) || !std::isfinite(st.grad_norm)) {
+    char msg[160];
+    std::snprintf(msg, sizeof msg, "non-finite %s at step %lld (loss %g, grad_norm %g)",
+                  std::isfinite(st.loss) ? "gradient" : "loss", (long long)step, st.loss, st.grad_norm);
+    throw NumericalError(msg);
+  }
+  st.lr = lr_at(tc, step);
+  optimizer_->step(backend_, st.lr, clip_factor(st.grad_norm, tc.grad_clip));
+  if (cfg_.moe.bias_update_rate > 0)
+    for (size_t i = 0; i < moe.size(); ++i) moe[i]->update_expert_bias(st.expert_load[i].data());
+
+  step_ = step;
+  tokens_seen_ += micro_batches * B * S;
+  st.step_ms = ms_since(t0);
+  st.tokens_per_s = double(micro_batches * B * S) / (st.step_ms / 1000.0);
+  return st;
+}
+
+void Trainer::log_step(const StepStats& s) {
+  if (rank_ != 0) return;
+  const double eta = (cfg_.train.steps - s.step) * s.step_ms / 1000.0;
+  std::printf("step %lld/%lld | loss %.4f | ce %.4f | lr %.2e | gnorm %.3f | %.0f tok/s | ETA %s\n",
+              (long long)s.step, (long long)cfg_.train.steps, s.loss, s.ce_loss, s.lr, s.grad_norm, s.tokens_per_s,
+              format_duration(eta).c_str());
+  std::fflush(stdout);
+  if (!metrics_ || !metrics_->enabled()) return;
+  MetricsRecord r;
+  r.add("step", s.step)
+      .add("loss", s.loss)
+      .add("ce_loss", s.ce_loss)
+      .add("aux_loss", s.aux_loss)
+      .add("z_loss", s.z_loss)
+      .add("lr", s.lr)
+      .add("grad_norm", s.grad_norm)
+      .add("tokens_per_s", s.tokens_per_s)
+      .add("step_ms", s.step_ms)
+      .add("a2a_ms", 0.0)  // single process: no all-to-all
+      .add("a2a_exposed_ms", 0.0)
+      .add("dropped_frac", s.dropped_frac)
+      .add("tokens_seen", tokens_seen_)
+      .add("expert_load", s.expert_load);
+  metrics_->write(r);
+}
+
+void Trainer::run() {
+  while (step_ < cfg_.train.steps) {
+    const StepStats s = train_step();
+    if (cfg_.log.every > 0 && (s.step % cfg_.log.every == 0 || s.step == cfg_.train.steps)) log_step(s);
+  }
+}
+
+}  // namespace sy
