@@ -107,7 +107,10 @@ def _parse_value(section, key, text):
 def parse_ini(text):
     parser = configparser.ConfigParser(interpolation=None)
     parser.optionxform = str
-    parser.read_string(text)
+    try:
+        parser.read_string(text)
+    except configparser.Error as err:
+        raise RefError(f"config: attribute is not valid INI text: {err}") from None
     return {s: dict(parser[s]) for s in parser.sections()}
 
 

@@ -6,6 +6,7 @@ exits non-zero when a check fails. Checkpoints come from tools/make_test_ckpt.py
 """
 import math
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -403,7 +404,11 @@ def main():
             failed += 1
             print(f"FAIL {fn.__name__}\n{traceback.format_exc()}")
     print(f"{len([f for f in TESTS if only in f.__name__]) - failed} passed, {failed} failed")
-    return 1 if failed else 0
+    if failed:
+        print(f"files kept in {TMP}")
+        return 1
+    shutil.rmtree(TMP)
+    return 0
 
 
 if __name__ == "__main__":
