@@ -110,13 +110,12 @@ void CpuNnOps<T>::layernorm_backward(int64_t N, int64_t d, const T* x, const T* 
     const double g_mean = row_sum<T>(d, [&](int64_t i) { return dyr[i] * w[i]; }) / double(d);
     const double gx_mean = row_sum<T>(d, [&](int64_t i) { return dyr[i] * w[i] * ((xr[i] - m) * r); }) / double(d);
     const T gm = T(g_mean), gxm = T(gx_mean);
+    // Two loops with fewer output streams each vectorise (one loop with three did not).
     for (int64_t i = 0; i < d; ++i) {
-      const T xhat = (xr[i] - m) * r;
-      const T g = dyr[i];
-      dw[i] += g * xhat;
-      db[i] += g;
-      dxr[i] = r * (g * w[i] - gm - xhat * gxm);
+      dw[i] += dyr[i] * ((xr[i] - m) * r);
+      db[i] += dyr[i];
     }
+    for (int64_t i = 0; i < d; ++i) dxr[i] = r * (dyr[i] * w[i] - gm - (xr[i] - m) * r * gxm);
   }
 }
 
