@@ -2,6 +2,7 @@
 #include "runtime/backend.h"
 #include "runtime/cpu/cpu_attention_ops.h"
 #include "runtime/cpu/cpu_core_ops.h"
+#include "runtime/cpu/cpu_nn_ops.h"
 
 namespace sy {
 
@@ -11,6 +12,7 @@ Backend<T> make_cpu_backend(int threads) {
   Backend<T> be;
   be.name = "cpu";
   be.core = std::make_unique<CpuCoreOps<T>>();
+  be.nn = std::make_unique<CpuNnOps<T>>();
   be.attn = std::make_unique<CpuAttentionOps<T>>();
   return be;
 }

@@ -25,6 +25,7 @@ class NnOps {
                                   T* dtable) const = 0;
 
   // LayerNorm: y = (x - mean) · rstd · w + b; saves mean[N], rstd[N].
+  // The norm backward kernels allow dx to alias dy (in-place).
   virtual void layernorm_forward(int64_t N, int64_t d, const T* x, const T* w, const T* b, double eps, T* y,
                                  T* mean, T* rstd) const = 0;
   virtual void layernorm_backward(int64_t N, int64_t d, const T* x, const T* w, const T* mean, const T* rstd,
