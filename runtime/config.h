@@ -41,6 +41,8 @@ struct ModelConfig {
       if (m == l) return true;
     return false;
   }
+
+  bool operator==(const ModelConfig&) const = default;
 };
 
 struct MoeConfig {
@@ -56,6 +58,8 @@ struct MoeConfig {
   AuxScope aux_loss_scope = AuxScope::micro;
   int shared_experts = 0;
   double bias_update_rate = 0.0;  // 0 = loss-free balancing off
+
+  bool operator==(const MoeConfig&) const = default;
 };
 
 struct TrainConfig {
@@ -74,6 +78,8 @@ struct TrainConfig {
   uint64_t seed = 1234;
   Precision precision = Precision::fp32;
   DeviceKind device = DeviceKind::cpu;
+
+  bool operator==(const TrainConfig&) const = default;
 };
 
 struct ParallelConfig {
@@ -83,10 +89,14 @@ struct ParallelConfig {
   double bucket_mb = 25.0;
   double stall_timeout_s = 300.0;
   A2aAlgo a2a = A2aAlgo::flat;
+
+  bool operator==(const ParallelConfig&) const = default;
 };
 
 struct DataConfig {
   std::string source = "synthetic";  // synthetic | text:PATH | shards:GLOB
+
+  bool operator==(const DataConfig&) const = default;
 };
 
 struct CkptConfig {
@@ -94,16 +104,22 @@ struct CkptConfig {
   int64_t every = 0;      // 0 = no periodic saves (a final one is still written when dir is set)
   int keep = 0;           // 0 = keep all
   std::string resume = "auto";  // auto | none | PATH
+
+  bool operator==(const CkptConfig&) const = default;
 };
 
 struct LogConfig {
   int64_t every = 1;
   std::string metrics;      // JSONL path, empty = none
   std::string tensorboard;  // dir, empty = none
+
+  bool operator==(const LogConfig&) const = default;
 };
 
 struct EvalConfig {
   int64_t max_windows = 0;  // 0 = all windows that fit
+
+  bool operator==(const EvalConfig&) const = default;
 };
 
 struct Config {
@@ -115,6 +131,8 @@ struct Config {
   CkptConfig ckpt;
   LogConfig log;
   EvalConfig eval;
+
+  bool operator==(const Config&) const = default;
 };
 
 }  // namespace sy
