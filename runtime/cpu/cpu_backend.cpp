@@ -1,6 +1,7 @@
 // runtime/cpu/cpu_backend.cpp — assembles the CPU implementations of every op group.
 #include "runtime/backend.h"
 #include "runtime/cpu/cpu_core_ops.h"
+#include "runtime/cpu/cpu_moe_ops.h"
 
 namespace sy {
 
@@ -10,6 +11,7 @@ Backend<T> make_cpu_backend(int threads) {
   Backend<T> be;
   be.name = "cpu";
   be.core = std::make_unique<CpuCoreOps<T>>();
+  be.moe = std::make_unique<CpuMoeOps<T>>();
   return be;
 }
 
