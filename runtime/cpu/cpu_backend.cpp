@@ -2,6 +2,7 @@
 #include "runtime/backend.h"
 #include "runtime/cpu/cpu_attention_ops.h"
 #include "runtime/cpu/cpu_core_ops.h"
+#include "runtime/cpu/cpu_moe_ops.h"
 #include "runtime/cpu/cpu_nn_ops.h"
 
 namespace sy {
@@ -14,6 +15,7 @@ Backend<T> make_cpu_backend(int threads) {
   be.core = std::make_unique<CpuCoreOps<T>>();
   be.nn = std::make_unique<CpuNnOps<T>>();
   be.attn = std::make_unique<CpuAttentionOps<T>>();
+  be.moe = std::make_unique<CpuMoeOps<T>>();
   return be;
 }
 
