@@ -15,6 +15,8 @@ struct ModelCase {
   MoeConfig moe;
 };
 
+void PrintTo(const ModelCase& c, std::ostream* os) { *os << c.name; }
+
 ModelConfig base_model() {
   ModelConfig m;
   m.vocab_size = 11;

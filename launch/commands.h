@@ -1,0 +1,11 @@
+// launch/commands.h — the subcommand handlers main() hands to the CLI.
+#pragma once
+#include "launch/cli.h"
+
+namespace sy {
+
+int train_command(const CliCommand& cmd);
+int eval_command(const CliCommand& cmd);
+int generate_command(const CliCommand& cmd);
+
+}  // namespace sy
