@@ -43,7 +43,7 @@ const CommandSpec kCommands[] = {
      "SRC DST --ep N",
      "list, inspect, verify, diff and reshard checkpoints",
      "List, inspect, verify, compare and reshard checkpoints."},
-    {Subcommand::generate, "generate", "switchyard generate --ckpt CKPT --prompt TEXT [--tokens N]",
+    {Subcommand::generate, "generate", "switchyard generate --ckpt CKPT --prompt TEXT [--tokens N] [--temperature T] [--top-p P] [--seed N]",
      "continue a prompt", "Continue a prompt with a trained checkpoint."},
 };
 
@@ -76,6 +76,15 @@ double parse_positive(Subcommand c, const std::string& option, const std::string
   return v;
 }
 
+double parse_real_in(Subcommand c, const std::string& option, const std::string& text, double lo, double hi) {
+  double v = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (text.empty() || ec != std::errc() || ptr != text.data() + text.size() || !std::isfinite(v))
+    usage_error(c, option + " = " + text + " is not a number");
+  if (v < lo || v > hi) usage_error(c, option + " = " + text + " is out of range");
+  return v;
+}
+
 // The options a subcommand shows in its help; config keys are added only for parsing.
 po::options_description own_options(Subcommand c) {
   po::options_description d("Options", 100, 50);
@@ -102,7 +111,10 @@ po::options_description own_options(Subcommand c) {
       d.add_options()("ckpt", po::value<std::string>()->value_name("CKPT"),
                       "checkpoint, or a directory holding `latest` (required)")(
           "prompt", po::value<std::string>()->value_name("TEXT"), "text to continue (required)")(
-          "tokens", po::value<std::string>()->value_name("N"), "tokens to generate [64]");
+          "tokens", po::value<std::string>()->value_name("N"), "tokens to generate [64]")(
+          "temperature", po::value<std::string>()->value_name("T"), "sampling temperature; 0 = greedy [0]")(
+          "top-p", po::value<std::string>()->value_name("P"), "nucleus sampling mass in (0, 1] [1]")(
+          "seed", po::value<std::string>()->value_name("N"), "sampling seed [0]");
       break;
     case Subcommand::ckpt:
       d.add_options()("tensor", po::value<std::string>()->value_name("NAME"),
@@ -215,6 +227,12 @@ void parse_command_args(CliCommand& cmd, const std::vector<std::string>& args) {
       cmd.tensor = value;
     else if (key == "tokens")
       cmd.tokens = parse_int(c, "--tokens", value, 1);
+    else if (key == "temperature")
+      cmd.temperature = parse_real_in(c, "--temperature", value, 0.0, 1e6);
+    else if (key == "top-p")
+      cmd.top_p = parse_real_in(c, "--top-p", value, 1e-9, 1.0);
+    else if (key == "seed")
+      cmd.seed = parse_int(c, "--seed", value, 0);
     else if (key == "world-size")
       cmd.world_size = parse_int(c, "--world-size", value, 1);
     else if (key == "ep")

@@ -36,6 +36,9 @@ struct CliCommand {
   std::string ckpt;    // eval, generate: --ckpt CKPT (a checkpoint or a dir holding `latest`)
   std::string prompt;  // generate: --prompt TEXT
   int tokens = 64;     // generate: --tokens N (>= 1)
+  double temperature = 0;  // generate: --temperature T (0 = greedy)
+  double top_p = 1;        // generate: --top-p P, nucleus mass in (0, 1]
+  int seed = 0;            // generate: --seed N
   int world_size = 0;  // plan: --world-size N (>= 1)
   double memory_per_rank_gib = 0;  // plan: --memory-per-rank GiB; 0 = not given
   bool json = false;               // plan, ckpt: --json
