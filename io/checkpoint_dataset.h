@@ -1,0 +1,28 @@
+// io/checkpoint_dataset.h — one tensor on disk: a float32 dataset carrying the xxh64
+// checksum of its bytes, written and read in cache-sized blocks.
+#pragma once
+#include <hdf5.h>
+
+#include <string>
+
+#include "runtime/tensor.h"
+
+namespace sy {
+
+// Creates `path` in `file` as float32 little-endian with `shape` (a scalar
+// dataspace for shape {}), using the link- and dataset-creation lists given
+// (intermediate groups, contiguous layout), writes `data` and sets the uint64
+// attribute `checksum`.  Data goes out in blocks of whole rows of about 1 MiB,
+// each hashed just before it is written, so it is read from DRAM once.
+void write_checked_dataset(hid_t file, const std::string& path, const Shape& shape, const float* data, hid_t lcpl,
+                           hid_t dcpl, const std::string& file_where);
+
+// Reads `path` into `data` after checking that it exists, is float32 and has
+// `shape`, then checks its checksum.  DataError "<file>: dataset <path>: <why>".
+void read_checked_dataset(hid_t file, const std::string& path, const Shape& shape, float* data,
+                          const std::string& file_where);
+
+// The stored shape of dataset `path`.
+Shape stored_shape(hid_t file, const std::string& path, const std::string& file_where);
+
+}  // namespace sy
