@@ -5,5 +5,7 @@
 int main(int argc, char** argv) {
   sy::CliHandlers handlers;
   handlers.train = sy::train_command;
+  handlers.eval = sy::eval_command;
+  handlers.generate = sy::generate_command;
   return sy::run_cli(argc, argv, handlers);
 }

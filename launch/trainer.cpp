@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "launch/checkpointing.h"
 #include "launch/config_schema.h"
 #include "runtime/lr_schedule.h"
 
@@ -36,6 +37,54 @@ Trainer::Trainer(const Config& cfg) : cfg_(cfg), backend_(make_cpu_backend<float
   data_->validate(cfg_.train.seq_len);
   dispatcher_ = std::make_unique<LocalDispatcher<float>>();
   if (rank_ == 0) metrics_ = std::make_unique<MetricsWriter>(cfg_.log.metrics);
+  resume_if_configured();
+}
+
+void Trainer::resume_if_configured() {
+  const std::string& resume = cfg_.ckpt.resume;
+  if (resume == "none") return;
+  if (resume == "auto") {
+    if (cfg_.ckpt.dir.empty()) return;
+    if (auto latest = latest_checkpoint(cfg_.ckpt.dir)) resume_from(*latest);
+    return;
+  }
+  resume_from(resume);
+}
+
+void Trainer::resume_from(const std::filesystem::path& ckpt) {
+  CheckpointReader reader(ckpt);
+  check_same_model(reader, cfg_);
+  load_parameters(reader, model_->params());
+  load_moments(reader, *optimizer_);
+  const TrainerState& ts = reader.meta().trainer;
+  step_ = ts.step;
+  tokens_seen_ = ts.tokens_seen;
+  optimizer_->set_steps_taken(ts.optimizer_step);
+  if (rank_ == 0) std::printf("resumed from %s at step %lld\n", reader.dir().c_str(), (long long)step_);
+}
+
+std::filesystem::path Trainer::save() {
+  const int ep = cfg_.parallel.ep;
+  CheckpointMeta meta;
+  meta.ep_size = ep;
+  meta.experts_per_file = cfg_.model.moe_layers.empty() ? 0 : cfg_.moe.num_experts / ep;
+  meta.world_size = world_size_;
+  meta.config = to_ini(cfg_);
+  meta.trainer.step = step_;
+  meta.trainer.tokens_seen = tokens_seen_;
+  meta.trainer.optimizer_step = optimizer_->steps_taken();
+  meta.trainer.lr_schedule_step = step_;
+  // Data order and router noise are pure functions of (seed, step, index): the
+  // step is the whole cursor and the seed the whole RNG state.
+  meta.trainer.data_cursor = step_;
+  meta.trainer.rng_seed = cfg_.train.seed;
+  const auto path = save_checkpoint(cfg_.ckpt.dir, meta, checkpoint_tensors(model_->params(), optimizer_.get()),
+                                    SaveRole::for_rank(rank_, ep), cfg_.ckpt.keep, [](bool ok) { return ok; });
+  if (rank_ == 0) {
+    std::printf("checkpoint: %s\n", path.c_str());
+    std::fflush(stdout);
+  }
+  return path;
 }
 
 Trainer::~Trainer() = default;
@@ -133,6 +182,8 @@ void Trainer::run() {
   while (step_ < cfg_.train.steps) {
     const StepStats s = train_step();
     if (cfg_.log.every > 0 && (s.step % cfg_.log.every == 0 || s.step == cfg_.train.steps)) log_step(s);
+    const bool periodic = cfg_.ckpt.every > 0 && s.step % cfg_.ckpt.every == 0;
+    if (!cfg_.ckpt.dir.empty() && (periodic || s.step == cfg_.train.steps)) save();
   }
 }
 

@@ -1,5 +1,6 @@
 // launch/trainer.h — Trainer: one process's training loop (data → forward/backward → clip → AdamW → log → save).
 #pragma once
+#include <filesystem>
 #include <memory>
 #include <optional>
 #include <string>
@@ -34,6 +35,10 @@ class Trainer {
   StepStats train_step();
   // Runs to train.steps with progress lines, metrics and checkpoints.
   void run();
+  // Writes a checkpoint of the current step into ckpt.dir; returns its directory.
+  std::filesystem::path save();
+  // Loads parameters, moments and trainer state from a checkpoint of the same model.
+  void resume_from(const std::filesystem::path& ckpt);
 
   int64_t step() const { return step_; }
   Transformer<float>& model() { return *model_; }
@@ -43,6 +48,7 @@ class Trainer {
 
  private:
   void log_step(const StepStats& s);
+  void resume_if_configured();
 
   Config cfg_;
   Backend<float> backend_;
