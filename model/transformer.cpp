@@ -88,6 +88,7 @@ MicroBatchLoss Transformer<T>::forward_backward(const Backend<T>& be, const Step
                                         grad2_.data());
   // grad_ holds ∂L/∂h (the residual stream) from here on.
   final_norm_->backward(be, hidden_.data(), grad2_.data(), N, grad_.data());
+  if (backward_hook_) backward_hook_(cfg_.n_layers);
 
   for (int l = cfg_.n_layers - 1; l >= 0; --l) {
     Block& b = blocks_[l];
@@ -102,8 +103,10 @@ MicroBatchLoss Transformer<T>::forward_backward(const Backend<T>& be, const Step
     b.attn->backward(be, ctx, b.x1.data(), grad_.data(), scratch_.data());
     b.norm1->backward(be, b.h_in.data(), scratch_.data(), N, grad2_.data());
     be.core->add(N * d, grad_.data(), grad2_.data(), grad_.data());
+    if (backward_hook_) backward_hook_(l);
   }
   embed_->backward(be, ctx, ids_.data(), grad_.data());
+  if (backward_hook_) backward_hook_(-1);
   return loss;
 }
 

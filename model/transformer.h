@@ -1,5 +1,6 @@
 // model/transformer.h — Transformer<T>: the decoder-only MoE language model of DESIGN.md §3, forward and backward.
 #pragma once
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -46,6 +47,12 @@ class Transformer {
   // MoE layers in layer order (for statistics and loss-free balancing).
   std::vector<MoeLayer<T>*> moe_layers();
 
+  // Called during forward_backward each time a backward stage has finished
+  // writing its parameters' gradients: n_layers (head and final norm), then
+  // n_layers−1 … 0 (the blocks), then −1 (embeddings).  Gradient all-reduce
+  // buckets start from here while the remaining stages run.
+  void set_backward_hook(std::function<void(int stage)> hook) { backward_hook_ = std::move(hook); }
+
  private:
   struct Block {
     std::unique_ptr<Norm<T>> norm1, norm2;
@@ -68,6 +75,7 @@ class Transformer {
   std::vector<Block> blocks_;
   std::unique_ptr<Norm<T>> final_norm_;
   std::unique_ptr<LmHead<T>> head_;
+  std::function<void(int)> backward_hook_;
   std::vector<int32_t> ids_, targets_;
   Tensor<T> hidden_, normed_, grad_, grad2_, scratch_;
 };
