@@ -1,4 +1,4 @@
-// launch/trainer.cpp — the training loop of one process.
+// launch/trainer.cpp — the training loop every rank runs, and rank 0's step decisions.
 #include "launch/trainer.h"
 
 #include <chrono>
@@ -7,9 +7,12 @@
 
 #include "launch/checkpointing.h"
 #include "launch/config_schema.h"
+#include "launch/signals.h"
 #include "runtime/lr_schedule.h"
 
 namespace sy {
+
+std::unique_ptr<Dispatcher<float>> make_dispatcher(Collectives& comm);  // launch/dispatcher_factory.cpp
 
 namespace {
 using Clock = std::chrono::steady_clock;
@@ -29,16 +32,26 @@ std::string format_duration(double seconds) {
 }
 }  // namespace
 
-Trainer::Trainer(const Config& cfg) : cfg_(cfg), backend_(make_cpu_backend<float>(cfg.parallel.threads)) {
-  model_ = std::make_unique<Transformer<float>>(cfg_.model, cfg_.moe, /*ep_rank=*/0, /*ep_size=*/1);
+Trainer::Trainer(const Config& cfg, Collectives& comm)
+    : cfg_(cfg),
+      comm_(comm),
+      world_size_(comm.size(Group::world)),
+      rank_(comm.rank(Group::world)),
+      ep_size_(comm.size(Group::ep)),
+      ep_rank_(comm.rank(Group::ep)),
+      backend_(make_cpu_backend<float>(cfg.parallel.threads)) {
+  model_ = std::make_unique<Transformer<float>>(cfg_.model, cfg_.moe, ep_rank_, ep_size_);
   init_parameters(model_->params(), cfg_.train.seed);
   optimizer_ = std::make_unique<AdamW<float>>(model_->params(), cfg_.train);
   data_ = make_data_source(cfg_.data.source, cfg_.model.vocab_size);
   data_->validate(cfg_.train.seq_len);
-  dispatcher_ = std::make_unique<LocalDispatcher<float>>();
+  dispatcher_ = make_dispatcher(comm_);
+  grad_sync_ = std::make_unique<GradientSync>(model_->params(), comm_, cfg_.parallel.bucket_mb, cfg_.model.n_layers);
   if (rank_ == 0) metrics_ = std::make_unique<MetricsWriter>(cfg_.log.metrics);
   resume_if_configured();
 }
+
+Trainer::~Trainer() = default;
 
 void Trainer::resume_if_configured() {
   const std::string& resume = cfg_.ckpt.resume;
@@ -64,10 +77,9 @@ void Trainer::resume_from(const std::filesystem::path& ckpt) {
 }
 
 std::filesystem::path Trainer::save() {
-  const int ep = cfg_.parallel.ep;
   CheckpointMeta meta;
-  meta.ep_size = ep;
-  meta.experts_per_file = cfg_.model.moe_layers.empty() ? 0 : cfg_.moe.num_experts / ep;
+  meta.ep_size = ep_size_;
+  meta.experts_per_file = cfg_.model.moe_layers.empty() ? 0 : cfg_.moe.num_experts / ep_size_;
   meta.world_size = world_size_;
   meta.config = to_ini(cfg_);
   meta.trainer.step = step_;
@@ -78,8 +90,13 @@ std::filesystem::path Trainer::save() {
   // step is the whole cursor and the seed the whole RNG state.
   meta.trainer.data_cursor = step_;
   meta.trainer.rng_seed = cfg_.train.seed;
+  auto all_ok = [this](bool ok) {
+    int64_t failed = ok ? 0 : 1;
+    comm_.all_reduce_max(Group::world, &failed, 1, "ckpt.all_ok").wait();
+    return failed == 0;
+  };
   const auto path = save_checkpoint(cfg_.ckpt.dir, meta, checkpoint_tensors(model_->params(), optimizer_.get()),
-                                    SaveRole::for_rank(rank_, ep), cfg_.ckpt.keep, [](bool ok) { return ok; });
+                                    SaveRole::for_rank(rank_, ep_size_), cfg_.ckpt.keep, all_ok);
   if (rank_ == 0) {
     std::printf("checkpoint: %s\n", path.c_str());
     std::fflush(stdout);
@@ -87,7 +104,14 @@ std::filesystem::path Trainer::save() {
   return path;
 }
 
-Trainer::~Trainer() = default;
+double Trainer::global_grad_norm() {
+  // Dense gradients are identical on every rank after the sync; every expert
+  // appears exactly once in each EP group, so its squares are summed over the
+  // EP group only.
+  double expert_sq = grad_sum_squares(backend_, model_->params(), ParamGroup::expert);
+  comm_.all_reduce_sum(Group::ep, &expert_sq, 1, "grad_norm.experts").wait();
+  return std::sqrt(grad_sum_squares(backend_, model_->params(), ParamGroup::dense) + expert_sq);
+}
 
 StepStats Trainer::train_step() {
   const auto t0 = Clock::now();
@@ -95,13 +119,11 @@ StepStats Trainer::train_step() {
   const int64_t B = tc.micro_batch, S = tc.seq_len;
   const int64_t micro_batches = int64_t(tc.grad_accum) * world_size_;
   const int64_t step = step_ + 1;
-
-  StepStats st;
-  st.step = step;
+  const int E = cfg_.moe.num_experts;
   auto moe = model_->moe_layers();
-  st.expert_load.assign(moe.size(), std::vector<int64_t>(cfg_.moe.num_experts, 0));
-  int64_t dropped = 0, assignments = 0;
 
+  // Local sums, reduced over the world below: ce, aux, z, dropped, assignments, then loads.
+  reduce_buf_.assign(5 + moe.size() * E, 0.0);
   model_->params().zero_grad();
   tokens_.resize(B * (S + 1));
   for (int m = 0; m < tc.grad_accum; ++m) {
@@ -116,24 +138,38 @@ StepStats Trainer::train_step() {
     ctx.step = step;
     ctx.first_sample = first;
     ctx.loss_scale = 1.0 / double(micro_batches);
+    const bool last = m + 1 == tc.grad_accum;
+    if (last && grad_sync_->active()) {
+      grad_sync_->begin();
+      model_->set_backward_hook([this](int stage) { grad_sync_->stage_done(stage); });
+    }
     const MicroBatchLoss l = model_->forward_backward(backend_, ctx, tokens_.data(), *dispatcher_);
-    const double ce = l.ce_sum / double(l.tokens);
-    st.ce_loss += ce / micro_batches;
-    st.aux_loss += l.aux / micro_batches;
-    st.z_loss += l.z / micro_batches;
+    model_->set_backward_hook(nullptr);
+    reduce_buf_[0] += l.ce_sum / double(l.tokens);
+    reduce_buf_[1] += l.aux;
+    reduce_buf_[2] += l.z;
     for (size_t i = 0; i < moe.size(); ++i) {
       const MoeStats& s = moe[i]->stats();
-      for (int e = 0; e < cfg_.moe.num_experts; ++e) st.expert_load[i][e] += s.expert_counts[e];
-      dropped += s.dropped;
-      assignments += s.assignments;
+      reduce_buf_[3] += double(s.dropped);
+      reduce_buf_[4] += double(s.assignments);
+      for (int e = 0; e < E; ++e) reduce_buf_[5 + i * E + e] += double(s.expert_counts[e]);
     }
   }
-  st.loss = st.ce_loss + cfg_.moe.aux_loss_coef * st.aux_loss + cfg_.moe.z_loss_coef * st.z_loss;
-  st.dropped_frac = assignments ? double(dropped) / double(assignments) : 0.0;
+  if (grad_sync_->active()) grad_sync_->finish();
+  comm_.all_reduce_sum(Group::world, reduce_buf_.data(), int64_t(reduce_buf_.size()), "step.stats").wait();
 
-  const auto& params = model_->params();
-  st.grad_norm = std::sqrt(grad_sum_squares(backend_, params, ParamGroup::dense) +
-                           grad_sum_squares(backend_, params, ParamGroup::expert));
+  StepStats st;
+  st.step = step;
+  st.ce_loss = reduce_buf_[0] / micro_batches;
+  st.aux_loss = reduce_buf_[1] / micro_batches;
+  st.z_loss = reduce_buf_[2] / micro_batches;
+  st.loss = st.ce_loss + cfg_.moe.aux_loss_coef * st.aux_loss + cfg_.moe.z_loss_coef * st.z_loss;
+  st.dropped_frac = reduce_buf_[4] > 0 ? reduce_buf_[3] / reduce_buf_[4] : 0.0;
+  st.expert_load.assign(moe.size(), std::vector<int64_t>(E, 0));
+  for (size_t i = 0; i < moe.size(); ++i)
+    for (int e = 0; e < E; ++e) st.expert_load[i][e] = static_cast<int64_t>(reduce_buf_[5 + i * E + e]);
+
+  st.grad_norm = global_grad_norm();
   if (!std::isfinite(st.loss) || !std::isfinite(st.grad_norm)) {
     char msg[160];
     std::snprintf(msg, sizeof msg, "non-finite %s at step %lld (loss %g, grad_norm %g)",
@@ -147,6 +183,7 @@ StepStats Trainer::train_step() {
 
   step_ = step;
   tokens_seen_ += micro_batches * B * S;
+  st.comm = comm_.take_times();
   st.step_ms = ms_since(t0);
   st.tokens_per_s = double(micro_batches * B * S) / (st.step_ms / 1000.0);
   return st;
@@ -155,9 +192,9 @@ StepStats Trainer::train_step() {
 void Trainer::log_step(const StepStats& s) {
   if (rank_ != 0) return;
   const double eta = (cfg_.train.steps - s.step) * s.step_ms / 1000.0;
-  std::printf("step %lld/%lld | loss %.4f | ce %.4f | lr %.2e | gnorm %.3f | %.0f tok/s | ETA %s\n",
+  std::printf("step %lld/%lld | loss %.4f | ce %.4f | lr %.2e | gnorm %.3f | %.0f tok/s | a2a %.1f ms | ETA %s\n",
               (long long)s.step, (long long)cfg_.train.steps, s.loss, s.ce_loss, s.lr, s.grad_norm, s.tokens_per_s,
-              format_duration(eta).c_str());
+              s.comm.a2a_ms, format_duration(eta).c_str());
   std::fflush(stdout);
   if (!metrics_ || !metrics_->enabled()) return;
   MetricsRecord r;
@@ -170,16 +207,39 @@ void Trainer::log_step(const StepStats& s) {
       .add("grad_norm", s.grad_norm)
       .add("tokens_per_s", s.tokens_per_s)
       .add("step_ms", s.step_ms)
-      .add("a2a_ms", 0.0)  // single process: no all-to-all
-      .add("a2a_exposed_ms", 0.0)
+      .add("a2a_ms", s.comm.a2a_ms)
+      .add("a2a_exposed_ms", s.comm.a2a_exposed_ms)
+      .add("allreduce_ms", s.comm.allreduce_ms)
+      .add("allreduce_exposed_ms", s.comm.allreduce_exposed_ms)
       .add("dropped_frac", s.dropped_frac)
       .add("tokens_seen", tokens_seen_)
+      .add("world_size", world_size_)
       .add("expert_load", s.expert_load);
   metrics_->write(r);
 }
 
-void Trainer::run() {
-  while (step_ < cfg_.train.steps) {
+Command Trainer::next_command() {
+  // A preemption signal seen by any rank reaches rank 0's decision: the flag is
+  // reduced first, then rank 0 broadcasts the one command every rank executes.
+  int64_t signal = preemption_signal();
+  comm_.all_reduce_max(Group::world, &signal, 1, "driver.signals").wait();
+  int64_t command = static_cast<int64_t>(Command::step);
+  if (rank_ == 0) {
+    if (signal != 0)
+      command = static_cast<int64_t>(cfg_.ckpt.dir.empty() ? Command::stop : Command::save_and_stop);
+    else if (step_ >= cfg_.train.steps)
+      command = static_cast<int64_t>(Command::stop);
+  }
+  comm_.broadcast(Group::world, &command, sizeof command, 0, "driver.command").wait();
+  if (signal != 0 && rank_ == 0) std::printf("preemption signal %lld: saving and exiting\n", (long long)signal);
+  return static_cast<Command>(command);
+}
+
+Command Trainer::run() {
+  for (;;) {
+    const Command c = next_command();
+    if (c == Command::save_and_stop) save();
+    if (c != Command::step) return c;
     const StepStats s = train_step();
     if (cfg_.log.every > 0 && (s.step % cfg_.log.every == 0 || s.step == cfg_.train.steps)) log_step(s);
     const bool periodic = cfg_.ckpt.every > 0 && s.step % cfg_.ckpt.every == 0;
