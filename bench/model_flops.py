@@ -87,6 +87,7 @@ def main():
     ap.add_argument("--tokens-per-s", type=float, help="measured training throughput")
     ap.add_argument("--ceiling-gflops", type=float, help="GEMM ceiling from bench/gemm_ceiling")
     ap.add_argument("--json", action="store_true", help="print one JSON line")
+    ap.add_argument("--field", help="print only this field of the JSON object (for scripts)")
     args = ap.parse_args()
     _self_test()
 
@@ -101,6 +102,11 @@ def main():
         if args.ceiling_gflops:
             out["ceiling_gflops"] = args.ceiling_gflops
             out["mfu"] = out["model_gflops"] / args.ceiling_gflops
+    if args.field:
+        if args.field not in out:
+            sys.exit(f"model_flops: no field '{args.field}' (have {', '.join(out)})")
+        print(out[args.field])
+        return
     if args.json:
         print(json.dumps(out))
         return

@@ -42,9 +42,11 @@ echo "== build ($BUILD_DIR, Release)"
 cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$BUILD_DIR" -j2 --target gemm_ceiling >/dev/null
 
-echo "== GEMM ceiling (threads 1,$THREADS)"
+gemm_threads=1
+[[ $THREADS == 1 ]] || gemm_threads=1,$THREADS
+echo "== GEMM ceiling (threads $gemm_threads)"
 # shellcheck disable=SC2086  # GEMM_FLAGS is a list of flags
-"$BUILD_DIR/bench/gemm_ceiling" --threads "1,$THREADS" --json ${GEMM_FLAGS:-} | tee "$OUT/gemm_ceiling.txt" | grep -v '^JSON '
+"$BUILD_DIR/bench/gemm_ceiling" --threads "$gemm_threads" --json ${GEMM_FLAGS:-} | tee "$OUT/gemm_ceiling.txt" | grep -v '^JSON '
 ceiling_1=$(grep '^CEILING threads=1 ' "$OUT/gemm_ceiling.txt" | sed 's/.*gflops=\([0-9.]*\).*/\1/')
 ceiling=$(grep "^CEILING threads=$THREADS " "$OUT/gemm_ceiling.txt" | sed 's/.*gflops=\([0-9.]*\).*/\1/')
 
@@ -91,17 +93,18 @@ echo "GEMM ceiling: 1 thread ${ceiling_1} GFLOP/s, $THREADS threads ${ceiling} G
 printf '%-8s %10s %12s %9s %12s %9s %13s\n' config MFLOP/tok torch_tok/s torch_MFU sy_tok/s sy_MFU sy/torch
 for c in "${CONFIGS[@]}"; do
   ini=bench/configs/bench-$c.ini
-  mflop=$("$PY" bench/model_flops.py "$ini" --json | "$PY" -c 'import json,sys; print(f"{json.load(sys.stdin)["train_flops_per_token"] / 1e6:.1f}")')
-  mfu() { "$PY" bench/model_flops.py "$ini" --tokens-per-s "$1" --ceiling-gflops "$ceiling" --json |
-            "$PY" -c 'import json,sys; print(f"{100 * json.load(sys.stdin)["mfu"]:.1f}%")'; }
+  mflop=$("$PY" bench/model_flops.py "$ini" --field train_flops_per_token)
+  mfu() { "$PY" bench/model_flops.py "$ini" --tokens-per-s "$1" --ceiling-gflops "$ceiling" --field mfu; }
   t=${torch_tps[$c]} s=${sy_tps[$c]}
   t_mfu=$(mfu "$t")
   if [[ -n $s ]]; then
     s_mfu=$(mfu "$s")
     ratio=$("$PY" -c "print(f'{$s / $t:.2f}x')")
+    s=$(printf '%.1f' "$s") s_mfu=$(printf '%.1f%%' "$("$PY" -c "print(100 * $s_mfu)")")
   else
     s=n/a s_mfu=n/a ratio=n/a
   fi
-  printf '%-8s %10s %12.1f %9s %12s %9s %13s\n' "$c" "$mflop" "$t" "$t_mfu" "$s" "$s_mfu" "$ratio"
+  printf '%-8s %10.1f %12.1f %8.1f%% %12s %9s %13s\n' "$c" "$("$PY" -c "print($mflop / 1e6)")" "$t" \
+    "$("$PY" -c "print(100 * $t_mfu)")" "$s" "$s_mfu" "$ratio"
 done
 echo "raw outputs: $OUT"
