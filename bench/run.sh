@@ -63,8 +63,9 @@ for c in "${CONFIGS[@]}"; do
 
   sy_tps[$c]=""
   # ---------------------------------------------------------------------------
-  # TODO(trainer): Switchyard tokens/s.  Enabled with RUN_SWITCHYARD=1 until
-  # `switchyard train` writes metrics; then make it the default.  It trains the
+  # TODO(trainer): Switchyard tokens/s.  Enabled with RUN_SWITCHYARD=1; make it
+  # the default once this branch is merged with the trainer (checked against
+  # main b2eca16, see RESULTS.md; on this branch's base it does not build).  It trains the
   # same INI for WARMUP+STEPS steps and takes the median of the metrics JSONL
   # field `tokens_per_s` (DESIGN §6) over the steps numbered > WARMUP (steps
   # counted from 1, as the optimizer counts them).
