@@ -3,6 +3,8 @@
 
 #include "launch/commands.h"
 #include "launch/config_schema.h"
+#include "comm/local_collectives.h"
+#include "launch/signals.h"
 #include "launch/trainer.h"
 
 namespace sy {
@@ -11,7 +13,9 @@ int train_command(const CliCommand& cmd) {
   const Config& cfg = cmd.config;
   validate_world(cfg, 1);
   std::printf("# switchyard train: effective config\n%s\n", to_ini(cfg).c_str());
-  Trainer trainer(cfg);
+  install_preemption_handlers();
+  LocalCollectives comm;
+  Trainer trainer(cfg, comm);
   std::printf("data: %s\nmodel: %lld parameters\n", trainer.data().describe().c_str(),
               (long long)trainer.model().params().numel());
   std::fflush(stdout);

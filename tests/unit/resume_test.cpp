@@ -5,10 +5,16 @@
 
 #include "launch/checkpointing.h"
 #include "launch/config_schema.h"
+#include "comm/local_collectives.h"
 #include "launch/trainer.h"
 
 namespace sy {
 namespace {
+
+Collectives& local_comm() {
+  static LocalCollectives comm;
+  return comm;
+}
 
 struct TempDir {
   std::filesystem::path path;
@@ -31,11 +37,11 @@ Config config(const std::filesystem::path& dir, std::vector<std::string> extra =
 
 TEST(Checkpoint, SaveThenLoadGivesBitwiseIdenticalParameters) {
   TempDir tmp;
-  Trainer a(config(tmp.path));
+  Trainer a(config(tmp.path), local_comm());
   a.train_step();
   a.train_step();
   const auto path = a.save();
-  Trainer b(config(tmp.path, {"--ckpt.resume=none"}));
+  Trainer b(config(tmp.path, {"--ckpt.resume=none"}), local_comm());
   CheckpointReader reader(path);
   load_parameters(reader, b.model().params());
   load_moments(reader, b.optimizer());
@@ -57,16 +63,16 @@ TEST(Checkpoint, ResumedRunRepeatsTheUninterruptedLossesBitwise) {
   // Noise, drops, loss-free bias and grad accumulation are all on: everything that
   // carries state across steps must come back from the checkpoint.
   TempDir straight_dir, split_dir;
-  Trainer straight(config(straight_dir.path));
+  Trainer straight(config(straight_dir.path), local_comm());
   std::vector<double> expected;
   while (straight.step() < 6) expected.push_back(straight.train_step().loss);
 
   {
-    Trainer first(config(split_dir.path));
+    Trainer first(config(split_dir.path), local_comm());
     for (int i = 0; i < 3; ++i) first.train_step();
     first.save();
   }
-  Trainer resumed(config(split_dir.path));  // ckpt.resume = auto finds `latest`
+  Trainer resumed(config(split_dir.path), local_comm());  // ckpt.resume = auto finds `latest`
   ASSERT_EQ(resumed.step(), 3);
   for (int s = 3; s < 6; ++s) EXPECT_EQ(resumed.train_step().loss, expected[s]) << "step " << s + 1;
 }
@@ -74,12 +80,12 @@ TEST(Checkpoint, ResumedRunRepeatsTheUninterruptedLossesBitwise) {
 TEST(Checkpoint, ResumingADifferentModelIsADataError) {
   TempDir tmp;
   {
-    Trainer a(config(tmp.path));
+    Trainer a(config(tmp.path), local_comm());
     a.train_step();
     a.save();
   }
   try {
-    Trainer b(config(tmp.path, {"--model.d_ff=48"}));
+    Trainer b(config(tmp.path, {"--model.d_ff=48"}), local_comm());
     FAIL() << "expected a DataError";
   } catch (const DataError& e) {
     EXPECT_NE(std::string(e.what()).find("model.d_ff"), std::string::npos) << e.what();

@@ -4,10 +4,16 @@
 #include <cstdio>
 
 #include "launch/config_schema.h"
+#include "comm/local_collectives.h"
 #include "launch/trainer.h"
 
 namespace sy {
 namespace {
+
+Collectives& local_comm() {
+  static LocalCollectives comm;
+  return comm;
+}
 
 Config tiny_config(const std::vector<std::string>& overrides) {
   const std::string ini =
@@ -18,7 +24,7 @@ Config tiny_config(const std::vector<std::string>& overrides) {
 }
 
 TEST(TrainLearns, SyntheticSourceWithinTenPercentOfAchievableLoss) {
-  Trainer trainer(tiny_config({}));
+  Trainer trainer(tiny_config({}), local_comm());
   const double achievable = *trainer.data().achievable_loss();
   double tail_ce = 0;
   int tail = 0;
@@ -42,7 +48,7 @@ TEST(TrainLearns, GradAccumulationEqualsOneLargerMicroBatch) {
   auto a_over = common, b_over = common;
   a_over.push_back("--train.micro_batch=8");
   b_over.insert(b_over.end(), {"--train.micro_batch=2", "--train.grad_accum=4"});
-  Trainer a(tiny_config(a_over)), b(tiny_config(b_over));
+  Trainer a(tiny_config(a_over), local_comm()), b(tiny_config(b_over), local_comm());
   for (int s = 0; s < 3; ++s) {
     const StepStats sa = a.train_step(), sb = b.train_step();
     EXPECT_NEAR(sa.loss, sb.loss, 1e-5 * sa.loss) << "step " << s + 1;
