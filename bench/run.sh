@@ -3,7 +3,7 @@
 #
 #   bash bench/run.sh                 # 2 threads, 3 warm-up + 10 timed torch steps
 #   THREADS=1 STEPS=5 bash bench/run.sh
-#   RUN_SWITCHYARD=1 bash bench/run.sh   # also train with build-release/switchyard (see the TODO below)
+#   RUN_SWITCHYARD=0 bash bench/run.sh   # skip the switchyard training runs
 #
 # Environment: THREADS [2], WARMUP [3], STEPS [10], BUILD_DIR [build-release],
 # OUT [$BUILD_DIR/bench-out/<date>] (raw outputs and JSON lines are kept there),
@@ -63,15 +63,12 @@ for c in "${CONFIGS[@]}"; do
 
   sy_tps[$c]=""
   # ---------------------------------------------------------------------------
-  # TODO(trainer): Switchyard tokens/s.  Enabled with RUN_SWITCHYARD=1; make it
-  # the default once this branch is merged with the trainer (checked against
-  # main b2eca16, see RESULTS.md; on this branch's base it does not build).  It trains the
-  # same INI for WARMUP+STEPS steps and takes the median of the metrics JSONL
-  # field `tokens_per_s` (DESIGN §6) over the steps numbered > WARMUP (steps
-  # counted from 1, as the optimizer counts them).
-  if [[ ${RUN_SWITCHYARD:-0} == 1 ]] && ! cmake --build "$BUILD_DIR" -j2 --target switchyard >"$OUT/switchyard-build.log" 2>&1; then
+  # Switchyard tokens/s (RUN_SWITCHYARD=0 skips it): trains the same INI for
+  # WARMUP+STEPS steps and takes the median of the metrics JSONL field
+  # `tokens_per_s` (DESIGN §6) over the steps numbered > WARMUP.
+  if [[ ${RUN_SWITCHYARD:-1} == 1 ]] && ! cmake --build "$BUILD_DIR" -j2 --target switchyard >"$OUT/switchyard-build.log" 2>&1; then
     echo "switchyard does not build (see $OUT/switchyard-build.log); skipped"
-  elif [[ ${RUN_SWITCHYARD:-0} == 1 ]]; then
+  elif [[ ${RUN_SWITCHYARD:-1} == 1 ]]; then
     metrics="$OUT/switchyard-$c.jsonl"
     rm -f "$metrics"
     "$BUILD_DIR/switchyard" train --config "$ini" --parallel.threads="$THREADS" \
