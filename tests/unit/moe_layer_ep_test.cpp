@@ -378,6 +378,72 @@ TEST(MoeLayerEp, ChunkedLayerMatchesFiniteDifferences) {
     if (p.trainable) test::expect_gradient(p.name, p.value.data(), p.value.numel(), p.grad.data(), loss, 1e-6, 1e-8);
 }
 
+// Records when each row move starts and finishes (rows do not move: EP = 1).
+class ScheduleRecorder final : public LocalDispatcher<double> {
+ public:
+  std::vector<std::string> events;
+  RowTransfer<double> start(RowMove move, const ExpertLayout&, int64_t, const double* rows, Tensor<double>&,
+                            std::string_view label) override {
+    const std::string name = std::string(row_move_name(move)) + " " + std::string(label).substr(8);  // "chunk c"
+    events.push_back("start " + name);
+    return RowTransfer<double>(std::make_unique<Logged>(rows, name, events));
+  }
+
+ private:
+  struct Logged final : RowTransfer<double>::InFlight {
+    Logged(const double* r, std::string n, std::vector<std::string>& e) : rows(r), name(std::move(n)), events(e) {}
+    const double* complete() override {
+      events.push_back("finish " + name);
+      return rows;
+    }
+    const double* rows;
+    std::string name;
+    std::vector<std::string>& events;
+  };
+};
+
+// The pipeline's order of moves: what is in flight while each chunk computes, and
+// the collective order every rank follows.
+TEST(MoeLayerEp, ChunkPipelineSchedule) {
+  const EpCase c{"", 1, 1, 4, 2, 0.0, 1, AuxScope::micro};
+  ParameterSet<double> ps;
+  MoeLayer<double> layer(ps, kPrefix, 1, model_config(c), moe_config(c), 0, 1, /*a2a_chunks=*/3);
+  randomize(ps, c);
+  const Backend<double> be = make_cpu_backend<double>();
+  const StepContext ctx = context(c, 0);
+  const int64_t N = ctx.tokens();
+  const Tensor<double> u = input(c, 0), dy = upstream(c, 0);
+  Tensor<double> y({N, kD}), du({N, kD}), y1({N, kD}), du1({N, kD});
+  ScheduleRecorder rec;
+  layer.forward(be, ctx, u.data(), y.data(), rec);
+  using S = std::vector<std::string>;
+  EXPECT_EQ(rec.events, (S{"start dispatch chunk 0", "finish dispatch chunk 0",  // shared experts ran in between
+                           "start dispatch chunk 1", "start combine chunk 0",    // experts ran on chunk 0 in between
+                           "finish dispatch chunk 1", "start dispatch chunk 2", "start combine chunk 1",
+                           "finish combine chunk 0", "finish dispatch chunk 2", "start combine chunk 2",
+                           "finish combine chunk 1", "finish combine chunk 2"}));
+  rec.events.clear();
+  layer.backward(be, ctx, u.data(), dy.data(), du.data(), rec);
+  EXPECT_EQ(rec.events,
+            (S{"start combine_backward chunk 0", "finish combine_backward chunk 0",  // router, shared experts
+               "start combine_backward chunk 1", "start dispatch_backward chunk 0",  // experts on chunk 0
+               "finish combine_backward chunk 1", "start combine_backward chunk 2", "start dispatch_backward chunk 1",
+               "finish dispatch_backward chunk 0", "finish combine_backward chunk 2",
+               "start dispatch_backward chunk 2", "finish dispatch_backward chunk 1",
+               "finish dispatch_backward chunk 2"}));
+  // Through pending transfers the results are those of one chunk.
+  ParameterSet<double> ps1;
+  MoeLayer<double> one(ps1, kPrefix, 1, model_config(c), moe_config(c), 0, 1);
+  randomize(ps1, c);
+  LocalDispatcher<double> local;
+  one.forward(be, ctx, u.data(), y1.data(), local);
+  one.backward(be, ctx, u.data(), dy.data(), du1.data(), local);
+  for (int64_t i = 0; i < y.numel(); ++i) {
+    ASSERT_EQ(y[i], y1[i]);
+    ASSERT_EQ(du[i], du1[i]);
+  }
+}
+
 TEST(MoeLayerEp, ChunkCountBelowOneIsAConfigError) {
   const EpCase c{"", 1, 1, 4, 2, 0.0, 0, AuxScope::micro};
   ParameterSet<double> ps;
