@@ -388,6 +388,12 @@ inline void run_ranks(int world, int ep, const std::function<void(Collectives&, 
           if (!first_error) first_error = std::current_exception();
         }
         fabric.abort("rank " + std::to_string(r) + " failed: " + e.what());
+      } catch (...) {
+        {
+          std::lock_guard<std::mutex> lock(mu);
+          if (!first_error) first_error = std::current_exception();
+        }
+        fabric.abort("rank " + std::to_string(r) + " failed");
       }
     });
   for (std::thread& t : ranks) t.join();
