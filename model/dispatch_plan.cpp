@@ -75,4 +75,38 @@ DispatchPlan build_dispatch_plan(const int32_t* expert, int64_t tokens, int top_
   return plan;
 }
 
+DispatchPlan slice_dispatch_plan(const DispatchPlan& plan, int64_t token_begin, int64_t token_end) {
+  SY_ASSERT(0 <= token_begin && token_begin <= token_end && token_end <= plan.tokens, "token range out of bounds");
+  DispatchPlan s;
+  s.tokens = plan.tokens;
+  s.top_k = plan.top_k;
+  s.num_experts = plan.num_experts;
+  s.ep_size = plan.ep_size;
+  s.capacity = plan.capacity;
+  const int E = plan.num_experts, L = E / plan.ep_size;
+  s.counts.assign(E, 0);
+  s.assignment_row.assign(plan.assignment_row.size(), -1);
+  for (int64_t a = token_begin * plan.top_k; a < token_end * plan.top_k; ++a) s.dropped += plan.assignment_row[a] < 0;
+  // Plan rows are expert-sorted, so filtering them in order keeps the grouping.
+  for (int64_t r = 0; r < plan.rows(); ++r) {
+    const int32_t n = plan.row_token[r];
+    if (n < token_begin || n >= token_end) continue;
+    s.assignment_row[plan.row_assignment[r]] = static_cast<int32_t>(s.row_token.size());
+    s.row_token.push_back(n);
+    s.row_slot.push_back(plan.row_slot[r]);
+    s.row_expert.push_back(plan.row_expert[r]);
+    s.row_assignment.push_back(plan.row_assignment[r]);
+    ++s.counts[plan.row_expert[r]];
+  }
+  s.offsets.assign(E + 1, 0);
+  for (int e = 0; e < E; ++e) s.offsets[e + 1] = s.offsets[e] + s.counts[e];
+  s.rank_counts.assign(plan.ep_size, 0);
+  s.rank_offsets.assign(plan.ep_size + 1, 0);
+  for (int p = 0; p < plan.ep_size; ++p) {
+    s.rank_offsets[p + 1] = s.offsets[(p + 1) * L];
+    s.rank_counts[p] = s.rank_offsets[p + 1] - s.rank_offsets[p];
+  }
+  return s;
+}
+
 }  // namespace sy

@@ -51,4 +51,16 @@ int64_t expert_capacity(double capacity_factor, int64_t tokens, int top_k, int n
 DispatchPlan build_dispatch_plan(const int32_t* expert, int64_t tokens, int top_k, int num_experts,
                                  int64_t capacity, int ep_size = 1);
 
+// The kept rows of `plan` whose token lies in [token_begin, token_end), as a plan
+// of their own: one chunk of an overlapped dispatch.  Drops stay as the whole
+// plan decided them; rows keep their expert grouping and, within an expert, their
+// order; token ids stay global (indices into the whole micro-batch).  So the
+// chunks of a partition of [0, N) together hold exactly the plan's rows, and
+// every token's rows appear in the same (ascending expert) order as in the plan.
+// The slice has tokens, top_k, num_experts, ep_size, capacity of the whole plan;
+// counts, offsets, rank_counts, rank_offsets and the row arrays of its own rows;
+// assignment_row [N·k] pointing into the slice (-1 outside the range or dropped);
+// dropped = assignments of the range that the plan dropped; counts_before_drop empty.
+DispatchPlan slice_dispatch_plan(const DispatchPlan& plan, int64_t token_begin, int64_t token_end);
+
 }  // namespace sy

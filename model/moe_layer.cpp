@@ -10,7 +10,7 @@ namespace sy {
 
 template <class T>
 MoeLayer<T>::MoeLayer(ParameterSet<T>& params, const std::string& prefix, int layer, const ModelConfig& model,
-                      const MoeConfig& moe, int ep_rank, int ep_size)
+                      const MoeConfig& moe, int ep_rank, int ep_size, int a2a_chunks)
     : layer_(layer),
       d_model_(model.d_model),
       num_experts_(moe.num_experts),
@@ -34,9 +34,50 @@ MoeLayer<T>::MoeLayer(ParameterSet<T>& params, const std::string& prefix, int la
   for (int s = 0; s < moe.shared_experts; ++s)
     shared_.emplace_back(params, prefix + "/shared_experts/" + std::to_string(s), d_model_, d_expert,
                          model.activation, model.bias);
-  expert_acts_.resize(L);
   shared_acts_.resize(shared_.size());
   step_counts_.assign(num_experts_, 0);
+  set_a2a_chunks(a2a_chunks);
+}
+
+template <class T>
+void MoeLayer<T>::set_a2a_chunks(int chunks) {
+  if (chunks < 1) throw ConfigError("parallel.a2a_chunks must be at least 1, got " + std::to_string(chunks));
+  a2a_chunks_ = chunks;
+}
+
+template <class T>
+std::string MoeLayer<T>::chunk_label(int c) const {
+  return "layer " + std::to_string(layer_) + " chunk " + std::to_string(c);
+}
+
+template <class T>
+void MoeLayer<T>::gather_chunk(const Backend<T>& be, int c, const T* u) {
+  const DispatchPlan& p = chunk_plans_[c];
+  be.moe->gather_rows(p.rows(), d_model_, p.row_token.data(), u, sorted_in_.data() + row_begin_[c] * d_model_);
+}
+
+template <class T>
+void MoeLayer<T>::experts_forward(const Backend<T>& be, int c) {
+  const int64_t d = d_model_;
+  const ExpertLayout& layout = layouts_[c];
+  T* out = expert_out_.data() + recv_begin_[c] * d;
+  for (int j = 0; j < local_experts(); ++j) {
+    const int64_t rows = layout.expert_counts[j], off = layout.expert_offsets[j];
+    if (rows == 0) continue;  // still took part in the exchange; nothing to compute
+    experts_[j].forward(be, recv_[c] + off * d, rows, out + off * d, expert_acts_[c][j]);
+  }
+}
+
+template <class T>
+void MoeLayer<T>::experts_backward(const Backend<T>& be, int c, const T* d_out) {
+  const int64_t d = d_model_;
+  const ExpertLayout& layout = layouts_[c];
+  T* d_in = d_recv_.data() + recv_begin_[c] * d;
+  for (int j = 0; j < local_experts(); ++j) {
+    const int64_t rows = layout.expert_counts[j], off = layout.expert_offsets[j];
+    if (rows == 0) continue;
+    experts_[j].backward(be, recv_[c] + off * d, d_out + off * d, rows, d_in + off * d, expert_acts_[c][j]);
+  }
 }
 
 template <class T>
@@ -80,21 +121,35 @@ void MoeLayer<T>::forward(const Backend<T>& be, const StepContext& ctx, const T*
   if (ctx.training)
     for (int64_t e = 0; e < E; ++e) step_counts_[e] += plan_.counts_before_drop[e];
 
-  // 3. Permute, send to the owning ranks, run the local experts, bring the outputs back.
-  const int64_t M = plan_.rows();
-  layout_ = dispatcher.exchange_counts(plan_);
-  sorted_in_.resize({M, d});
-  be.moe->gather_rows(M, d, plan_.row_token.data(), u, sorted_in_.data());
-  recv_ = dispatcher.dispatch(layout_, d, sorted_in_.data(), recv_buf_);
-  expert_out_.resize({layout_.recv_rows(), d});
-  for (int j = 0; j < local_experts(); ++j) {
-    const int64_t rows = layout_.expert_counts[j], off = layout_.expert_offsets[j];
-    if (rows == 0) continue;  // still took part in the exchange; nothing to compute
-    experts_[j].forward(be, recv_ + off * d, rows, expert_out_.data() + off * d, expert_acts_[j]);
+  // 3. Chunks: the plan's rows by token range (drops stay as the whole plan decided),
+  // one count exchange for all of them, then the inputs gathered chunk after chunk.
+  const int C = a2a_chunks_;
+  chunk_plans_.clear();
+  for (int c = 0; c < C; ++c) chunk_plans_.push_back(slice_dispatch_plan(plan_, c * N / C, (c + 1) * N / C));
+  layouts_ = dispatcher.exchange_counts(chunk_plans_, "layer " + std::to_string(layer_));
+  row_begin_.assign(C + 1, 0);
+  recv_begin_.assign(C + 1, 0);
+  for (int c = 0; c < C; ++c) {
+    row_begin_[c + 1] = row_begin_[c] + chunk_plans_[c].rows();
+    recv_begin_[c + 1] = recv_begin_[c] + layouts_[c].recv_rows();
   }
-  back_ = dispatcher.combine(layout_, d, expert_out_.data(), back_buf_);
+  sorted_in_.resize({plan_.rows(), d});
+  for (int c = 0; c < C; ++c) gather_chunk(be, c, u);
+  expert_out_.resize({recv_begin_[C], d});
+  recv_bufs_.resize(C);
+  back_bufs_.resize(C);
+  recv_.assign(C, nullptr);
+  back_.assign(C, nullptr);
+  expert_acts_.resize(C);
+  for (auto& acts : expert_acts_) acts.resize(local_experts());
 
-  // 4. y = shared experts + Σ gate · expert output (dropped assignments add nothing).
+  // 4. Pipeline.  The order of starts is the same on every rank (D0, D1, C0, D2, C1,
+  // ..., C_last) whatever the rows, so the collectives match up.
+  auto start = [&](RowMove move, int c, const T* rows, std::vector<Tensor<T>>& bufs) {
+    return dispatcher.start(move, layouts_[c], d, rows, bufs[c], chunk_label(c));
+  };
+  RowTransfer<T> dispatching = start(RowMove::dispatch, 0, sorted_in_.data() + row_begin_[0] * d, recv_bufs_);
+  // y = shared experts, computed while the first dispatch is in flight.
   if (shared_.empty()) {
     std::fill(y, y + N * d, T(0));
   } else {
@@ -105,47 +160,91 @@ void MoeLayer<T>::forward(const Backend<T>& be, const StepContext& ctx, const T*
       be.core->add(N * d, y, shared_out_.data(), y);
     }
   }
-  be.moe->combine_rows(M, d, plan_.row_token.data(), plan_.row_assignment.data(), router_acts_.gate.data(), back_, y);
+  // y += Σ gate · expert output, chunk by chunk (dropped assignments add nothing).
+  // Chunks hold disjoint tokens, so each token's terms are added in plan order.
+  auto unpermute = [&](int c) {
+    const DispatchPlan& p = chunk_plans_[c];
+    be.moe->combine_rows(p.rows(), d, p.row_token.data(), p.row_assignment.data(), router_acts_.gate.data(),
+                         back_[c], y);
+  };
+  std::vector<RowTransfer<T>> combining(C);
+  for (int c = 0; c < C; ++c) {
+    recv_[c] = dispatching.finish();
+    if (c + 1 < C) dispatching = start(RowMove::dispatch, c + 1, sorted_in_.data() + row_begin_[c + 1] * d, recv_bufs_);
+    experts_forward(be, c);
+    combining[c] = start(RowMove::combine, c, expert_out_.data() + recv_begin_[c] * d, back_bufs_);
+    if (c > 0) {
+      back_[c - 1] = combining[c - 1].finish();
+      unpermute(c - 1);
+    }
+  }
+  back_[C - 1] = combining[C - 1].finish();
+  unpermute(C - 1);
 }
 
 template <class T>
 void MoeLayer<T>::backward(const Backend<T>& be, const StepContext& ctx, const T* u, const T* dy, T* du,
                            Dispatcher<T>& dispatcher) {
-  const int64_t N = tokens_, d = d_model_, E = num_experts_, M = plan_.rows();
-  SY_ASSERT(N == ctx.tokens(), "MoE backward on a different micro-batch than its forward");
+  const int64_t N = tokens_, d = d_model_, E = num_experts_;
+  const int C = static_cast<int>(chunk_plans_.size());
+  SY_ASSERT(N == ctx.tokens() && C > 0, "MoE backward on a different micro-batch than its forward");
 
   // Through the weighted un-permute: row gradients and gate gradients (zero for dropped assignments).
   dgate_.resize({N, top_k_});
-  d_back_.resize({M, d});
-  be.moe->combine_rows_backward(M, d, plan_.row_token.data(), plan_.row_assignment.data(), router_acts_.gate.data(),
-                                back_, dy, d_back_.data(), dgate_.data());
-
-  // Back through the exchange and the experts.  back_buf_ is free once back_ has been
-  // read, recv_buf_ once the experts' backward has read recv_.
-  const T* d_out = dispatcher.combine_backward(layout_, d, d_back_.data(), back_buf_);
-  d_recv_.resize({layout_.recv_rows(), d});
-  for (int j = 0; j < local_experts(); ++j) {
-    const int64_t rows = layout_.expert_counts[j], off = layout_.expert_offsets[j];
-    if (rows == 0) continue;
-    experts_[j].backward(be, recv_ + off * d, d_out + off * d, rows, d_recv_.data() + off * d, expert_acts_[j]);
+  d_back_.resize({plan_.rows(), d});
+  for (int c = 0; c < C; ++c) {
+    const DispatchPlan& p = chunk_plans_[c];
+    be.moe->combine_rows_backward(p.rows(), d, p.row_token.data(), p.row_assignment.data(), router_acts_.gate.data(),
+                                  back_[c], dy, d_back_.data() + row_begin_[c] * d, dgate_.data());
   }
-  const T* d_sorted = dispatcher.dispatch_backward(layout_, d, d_recv_.data(), recv_buf_);
 
-  // Router: gates, plus the layer's share of the step loss, loss_scale·(aux_coef·aux + z_coef·z).
+  // Back through the exchange and the experts.  back_bufs_[c] is free once every
+  // back_[c] has been read (above); recv_bufs_[c] once the experts' backward has
+  // read recv_[c].
+  auto start = [&](RowMove move, int c, const T* rows, std::vector<Tensor<T>>& bufs) {
+    return dispatcher.start(move, layouts_[c], d, rows, bufs[c], chunk_label(c));
+  };
+  RowTransfer<T> returning = start(RowMove::combine_backward, 0, d_back_.data() + row_begin_[0] * d, back_bufs_);
+
+  // Meanwhile the router — gates, plus the layer's share of the step loss,
+  // loss_scale·(aux_coef·aux + z_coef·z) — and the shared experts: du gets these
+  // terms first, then the routed rows chunk by chunk (each token's in plan order).
   const double aux_w = ctx.loss_scale * cfg_.aux_loss_coef;
   std::vector<T> aux_dprob(E);
   for (int64_t e = 0; e < E; ++e) aux_dprob[e] = static_cast<T>(aux_w * aux_dprob_unit_[e]);
   const T z_scale = N ? static_cast<T>(ctx.loss_scale * cfg_.z_loss_coef / double(N)) : T(0);
   router_.backward(be, u, dgate_.data(), aux_w != 0 ? aux_dprob.data() : nullptr, z_scale, du, router_acts_);
-
   for (size_t s = 0; s < shared_.size(); ++s)
     shared_[s].backward(be, u, dy, N, du, shared_acts_[s], /*accumulate_dx=*/true);
-  be.moe->scatter_add_rows(M, d, plan_.row_token.data(), d_sorted, du);
+
+  d_recv_.resize({recv_begin_[C], d});
+  auto scatter = [&](int c, const T* d_sorted) {
+    const DispatchPlan& p = chunk_plans_[c];
+    be.moe->scatter_add_rows(p.rows(), d, p.row_token.data(), d_sorted, du);
+  };
+  std::vector<RowTransfer<T>> sending_back(C);
+  for (int c = 0; c < C; ++c) {
+    const T* d_out = returning.finish();
+    if (c + 1 < C)
+      returning = start(RowMove::combine_backward, c + 1, d_back_.data() + row_begin_[c + 1] * d, back_bufs_);
+    experts_backward(be, c, d_out);
+    sending_back[c] = start(RowMove::dispatch_backward, c, d_recv_.data() + recv_begin_[c] * d, recv_bufs_);
+    if (c > 0) scatter(c - 1, sending_back[c - 1].finish());
+  }
+  scatter(C - 1, sending_back[C - 1].finish());
 }
 
 template <class T>
 void MoeLayer<T>::reset_step_expert_counts() {
   std::fill(step_counts_.begin(), step_counts_.end(), 0);
+}
+
+template <class T>
+std::vector<int64_t> MoeLayer<T>::global_step_expert_counts(Dispatcher<T>& dispatcher) const {
+  // Counts travel as doubles (exact below 2^53) through the one all-reduce the dispatcher offers.
+  std::vector<double> sums(step_counts_.begin(), step_counts_.end());
+  dispatcher.allreduce_sum(sums.data(), static_cast<int64_t>(sums.size()));
+  return std::vector<int64_t>(sums.begin(), sums.end());
 }
 
 template <class T>

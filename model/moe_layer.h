@@ -43,11 +43,25 @@ template <class T>
 class MoeLayer {
  public:
   MoeLayer(ParameterSet<T>& params, const std::string& prefix, int layer, const ModelConfig& model,
-           const MoeConfig& moe, int ep_rank, int ep_size);
+           const MoeConfig& moe, int ep_rank, int ep_size, int a2a_chunks = 1);
+
+  // parallel.a2a_chunks: the micro-batch's kept rows are split by token range into
+  // C chunks whose all-to-alls overlap the experts' work on neighbouring chunks.
+  // Routing, drops and statistics are decided over the whole micro-batch first,
+  // and every token's output and input gradient add the same terms in the same
+  // order for any C; only expert weight gradients (sums over rows, now chunk by
+  // chunk) differ by float reordering.  Every rank of the EP group must use the same C.
+  void set_a2a_chunks(int chunks);
+  int a2a_chunks() const { return a2a_chunks_; }
 
   // y [N, d] overwritten (no residual).  Collective over the dispatcher's EP group.
+  // Pipeline: dispatch(0) in flight while the shared experts run; then for each
+  // chunk c, dispatch(c+1) and combine(c−1) in flight while the experts run chunk c.
   void forward(const Backend<T>& be, const StepContext& ctx, const T* u, T* y, Dispatcher<T>& dispatcher);
   // du [N, d] overwritten; parameter gradients accumulated, including those of the aux and z terms.
+  // The mirror image: combine_backward(0) in flight while the router and shared
+  // experts run backward; then combine_backward(c+1) and dispatch_backward(c−1)
+  // in flight while the experts run chunk c backward.
   void backward(const Backend<T>& be, const StepContext& ctx, const T* u, const T* dy, T* du,
                 Dispatcher<T>& dispatcher);
 
@@ -62,6 +76,9 @@ class MoeLayer {
   void reset_step_expert_counts();
   // b_e += bias_update_rate · sign(mean(c) − c_e); sign(0) = 0.
   void update_expert_bias(const int64_t* global_counts);
+  // step_expert_counts() summed over every rank of the world (collective, via
+  // Dispatcher::allreduce_sum): what update_expert_bias wants.
+  std::vector<int64_t> global_step_expert_counts(Dispatcher<T>& dispatcher) const;
 
   int layer() const { return layer_; }
   int num_experts() const { return num_experts_; }
@@ -74,6 +91,7 @@ class MoeLayer {
   int64_t d_model_ = 0;
   int num_experts_ = 0, top_k_ = 0;
   int ep_rank_ = 0, ep_size_ = 1;
+  int a2a_chunks_ = 1;
   MoeConfig cfg_;
   Router<T> router_;
   std::vector<Mlp<T>> experts_;  // local experts, global id first_expert() + j
@@ -86,17 +104,26 @@ class MoeLayer {
   int64_t tokens_ = 0;
   std::vector<T> aux_dprob_unit_;  // E·f_e / N: ∂aux/∂p[n, e] as the step loss sees it
   RouterActivations<T> router_acts_;
-  DispatchPlan plan_;
-  ExpertLayout layout_;
-  Tensor<T> sorted_in_;    // [plan rows, d] gathered u
-  Tensor<T> recv_buf_, back_buf_;
-  const T* recv_ = nullptr;  // [recv rows, d] expert inputs
-  Tensor<T> expert_out_;     // [recv rows, d]
-  const T* back_ = nullptr;  // [plan rows, d] expert outputs in plan order
-  std::vector<MlpActivations<T>> expert_acts_, shared_acts_;
+  DispatchPlan plan_;                      // the whole micro-batch
+  std::vector<DispatchPlan> chunk_plans_;  // [C] its rows by token range
+  std::vector<ExpertLayout> layouts_;      // [C]
+  std::vector<int64_t> row_begin_;         // [C + 1] chunk c's rows in sorted_in_ / d_back_ (sender side)
+  std::vector<int64_t> recv_begin_;        // [C + 1] chunk c's rows in expert_out_ / d_recv_ (expert side)
+  Tensor<T> sorted_in_;                    // [plan rows, d] gathered u, chunk after chunk
+  std::vector<Tensor<T>> recv_bufs_, back_bufs_;  // [C] the dispatcher's landing buffers
+  std::vector<const T*> recv_;             // [C] chunk c's expert inputs [recv rows of c, d]
+  std::vector<const T*> back_;             // [C] chunk c's expert outputs in chunk-plan order
+  Tensor<T> expert_out_;                   // [Σ recv rows, d]
+  std::vector<std::vector<MlpActivations<T>>> expert_acts_;  // [C][L]
+  std::vector<MlpActivations<T>> shared_acts_;
   Tensor<T> shared_out_;
   // Backward scratch.
   Tensor<T> dgate_, d_back_, d_recv_;
+
+  std::string chunk_label(int c) const;
+  void gather_chunk(const Backend<T>& be, int c, const T* u);
+  void experts_forward(const Backend<T>& be, int c);
+  void experts_backward(const Backend<T>& be, int c, const T* d_out);
 };
 
 }  // namespace sy

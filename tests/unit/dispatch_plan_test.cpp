@@ -92,6 +92,46 @@ TEST(DispatchPlan, EmptyMicroBatch) {
   EXPECT_DOUBLE_EQ(plan.dropped_fraction(), 0.0);
 }
 
+TEST(DispatchPlanSlice, TokenRangesKeepTheWholePlansDropsAndRowOrder) {
+  // Capacity 2 as above; EP 3 (one expert per peer).  Chunks: tokens [0, 2), [2, 4), [4, 6).
+  const DispatchPlan plan = build_dispatch_plan(kRouting.data(), 6, 2, 3, 2, 3);
+  const DispatchPlan a = slice_dispatch_plan(plan, 0, 2), b = slice_dispatch_plan(plan, 2, 4),
+                     c = slice_dispatch_plan(plan, 4, 6);
+  // Whole plan rows: tokens {0, 1 | 3, 5 | 4, 1} by expert; kept assignments 0, 2, 6, 10, 8, 3.
+  EXPECT_EQ(a.row_token, (V32{0, 1, 1}));
+  EXPECT_EQ(a.row_expert, (V32{0, 0, 2}));
+  EXPECT_EQ(a.row_assignment, (V32{0, 2, 3}));
+  EXPECT_EQ(a.counts, (V64{2, 0, 1}));
+  EXPECT_EQ(a.offsets, (V64{0, 2, 2, 3}));
+  EXPECT_EQ(a.rank_counts, (V64{2, 0, 1}));
+  EXPECT_EQ(a.rank_offsets, (V64{0, 2, 2, 3}));
+  EXPECT_EQ(a.dropped, 1);  // token 0's second choice
+  EXPECT_EQ(a.assignment_row, (V32{0, -1, 1, 2, -1, -1, -1, -1, -1, -1, -1, -1}));
+  EXPECT_EQ(b.row_token, (V32{3}));  // token 2 entirely dropped; token 3's second choice dropped
+  EXPECT_EQ(b.dropped, 3);
+  EXPECT_EQ(c.row_token, (V32{5, 4}));
+  EXPECT_EQ(c.row_expert, (V32{1, 2}));
+  EXPECT_EQ(c.dropped, 2);
+  EXPECT_EQ(a.dropped + b.dropped + c.dropped, plan.dropped);
+  EXPECT_EQ(a.capacity, 2);
+  EXPECT_EQ(c.tokens, 6);
+  EXPECT_TRUE(c.counts_before_drop.empty());
+
+  // The full range is the plan itself; an empty range has no rows.
+  const DispatchPlan all = slice_dispatch_plan(plan, 0, 6);
+  EXPECT_EQ(all.row_token, plan.row_token);
+  EXPECT_EQ(all.row_slot, plan.row_slot);
+  EXPECT_EQ(all.row_expert, plan.row_expert);
+  EXPECT_EQ(all.row_assignment, plan.row_assignment);
+  EXPECT_EQ(all.assignment_row, plan.assignment_row);
+  EXPECT_EQ(all.offsets, plan.offsets);
+  EXPECT_EQ(all.rank_offsets, plan.rank_offsets);
+  const DispatchPlan none = slice_dispatch_plan(plan, 3, 3);
+  EXPECT_EQ(none.rows(), 0);
+  EXPECT_EQ(none.rank_offsets, (V64{0, 0, 0, 0}));
+  EXPECT_THROW(slice_dispatch_plan(plan, 4, 7), std::logic_error);
+}
+
 TEST(DispatchPlan, RejectsBadExpertIndex) {
   const V32 routing = {0, 4};
   EXPECT_THROW(build_dispatch_plan(routing.data(), 2, 1, 4, 0), std::logic_error);

@@ -431,18 +431,11 @@ TEST(MoeLayer, JitterScalesOnlyTheRouterInput) {
 
 // One other rank whose router statistics are frozen at what record mode saw: the
 // all-reduce adds them.  Lets a test check the global-scope formulas in one process.
-class FrozenPeerDispatcher final : public Dispatcher<double> {
+class FrozenPeerDispatcher final : public LocalDispatcher<double> {
  public:
   bool record = false;
   std::vector<double> peer;
   int allreduce_calls = 0;
-  int ep_size() const override { return 1; }
-  int ep_rank() const override { return 0; }
-  ExpertLayout exchange_counts(const DispatchPlan& plan) override { return single_rank_layout(plan); }
-  const double* dispatch(const ExpertLayout&, int64_t, const double* x, Tensor<double>&) override { return x; }
-  const double* combine(const ExpertLayout&, int64_t, const double* x, Tensor<double>&) override { return x; }
-  const double* combine_backward(const ExpertLayout&, int64_t, const double* x, Tensor<double>&) override { return x; }
-  const double* dispatch_backward(const ExpertLayout&, int64_t, const double* x, Tensor<double>&) override { return x; }
   void allreduce_sum(double* x, int64_t n) override {
     ++allreduce_calls;
     if (record) peer.assign(x, x + n);
