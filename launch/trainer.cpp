@@ -46,6 +46,7 @@ Trainer::Trainer(const Config& cfg, Collectives& comm)
   data_ = make_data_source(cfg_.data.source, cfg_.model.vocab_size);
   data_->validate(cfg_.train.seq_len);
   dispatcher_ = make_dispatcher(comm_);
+  for (auto* layer : model_->moe_layers()) layer->set_a2a_chunks(cfg_.parallel.a2a_chunks);
   grad_sync_ = std::make_unique<GradientSync>(model_->params(), comm_, cfg_.parallel.bucket_mb, cfg_.model.n_layers);
   if (rank_ == 0) metrics_ = std::make_unique<MetricsWriter>(cfg_.log.metrics);
   resume_if_configured();
