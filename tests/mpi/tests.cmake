@@ -1,0 +1,17 @@
+# tests/mpi/tests.cmake — tests with real Open MPI ranks, each run through mpi/mpirun.sh (the flags this container needs).
+set(SWITCHYARD_MPIRUN ${CMAKE_CURRENT_SOURCE_DIR}/mpi/mpirun.sh)
+
+# One executable per file; one ctest per rank count, named mpi.<name>.np<N>.
+function(switchyard_mpi_test name)
+  add_executable(${name} ${CMAKE_CURRENT_SOURCE_DIR}/mpi/${name}.cpp)
+  target_compile_options(${name} PRIVATE ${SWITCHYARD_WARNINGS})
+  target_link_libraries(${name} PRIVATE sy_comm GTest::gtest)
+  foreach(np ${ARGN})
+    add_test(NAME mpi.${name}.np${np} COMMAND bash ${SWITCHYARD_MPIRUN} -np ${np} $<TARGET_FILE:${name}>)
+    # One thread per rank: the machine has 2 cores and tests start up to 4 ranks.
+    set_tests_properties(mpi.${name}.np${np} PROPERTIES ENVIRONMENT "OPENBLAS_NUM_THREADS=1;OMP_NUM_THREADS=1"
+                         TIMEOUT 120 LABELS mpi PROCESSORS ${np})
+  endforeach()
+endfunction()
+
+switchyard_mpi_test(grid_test 1 2 3 4)
