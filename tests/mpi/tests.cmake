@@ -15,3 +15,17 @@ function(switchyard_mpi_test name)
 endfunction()
 
 switchyard_mpi_test(grid_test 1 2 3 4)
+switchyard_mpi_test(engine_test 1 2 3 4)
+
+# Fault tests: a small collective loop (fault_main) under mpirun, judged from the
+# combined output and exit code by fault_tests.py.
+add_executable(fault_main ${CMAKE_CURRENT_SOURCE_DIR}/mpi/fault_main.cpp)
+target_compile_options(fault_main PRIVATE ${SWITCHYARD_WARNINGS})
+target_link_libraries(fault_main PRIVATE sy_comm)
+foreach(scenario clean stall_world stall_ep drop fail kill error_exit)
+  add_test(NAME mpi.faults.${scenario}
+           COMMAND ${SWITCHYARD_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/mpi/fault_tests.py ${SWITCHYARD_MPIRUN}
+                   $<TARGET_FILE:fault_main> ${scenario})
+  set_tests_properties(mpi.faults.${scenario} PROPERTIES ENVIRONMENT "OPENBLAS_NUM_THREADS=1;OMP_NUM_THREADS=1"
+                       TIMEOUT 120 LABELS mpi PROCESSORS 4)
+endforeach()
