@@ -35,10 +35,15 @@ struct OpRecord {
 // How the engine thread waits between tests of in-flight operations.  Open MPI
 // advances nonblocking collectives only inside MPI calls, so the engine must
 // keep testing; the sleeps keep it from taking the compute thread's core.
+// While a compute thread is blocked in CommHandle::wait() its core is idle
+// anyway, and the engine tests continuously (yielding between rounds) — for up
+// to busy_poll_ms without any event, so a rank waiting seconds for a slow peer
+// goes back to sleeping.
 struct ProgressPolicy {
   int spin_rounds = 4;          // after a post or completion: test rounds separated only by sched_yield
   double first_sleep_us = 20;   // then sleeps, doubling from this ...
-  double max_sleep_us = 200;    // ... up to this
+  double max_sleep_us = 1000;   // ... up to this
+  double busy_poll_ms = 10;     // continuous testing while a wait() is blocked, after the last event
 };
 
 // What progress driving cost, for measurements.
@@ -65,7 +70,7 @@ struct EngineStats {
 // Test-only hook: SWITCHYARD_TEST_STALL=RANK:SEQ makes world rank RANK never
 // post op SEQ nor any later op (as if stuck in compute); the rank prints a
 // warning at start-up.  A malformed value is a ConfigError.
-class CommEngine : public Collectives {
+class CommEngine : public Collectives, private WaitObserver {
  public:
   CommEngine(const ParallelGrid& grid, std::unique_ptr<Transport> transport, double stall_timeout_s,
              ProgressPolicy policy = {});
@@ -101,8 +106,17 @@ class CommEngine : public Collectives {
   EngineStats stats() const;
 
  private:
-  struct PendingOp;
   using Clock = std::chrono::steady_clock;
+  struct PendingOp {
+    int64_t seq = 0;
+    Group group = Group::world;
+    std::string label;
+    int64_t bytes = 0;
+    TransportOp op;
+    std::promise<void> done;
+    std::unique_ptr<TransportRequest> request;
+    Clock::time_point submitted, posted;
+  };
 
   CommHandle submit(Group g, TransportOp op, std::string label, int64_t bytes, std::atomic<double>* exposed);
   void bootstrap();
@@ -113,8 +127,10 @@ class CommEngine : public Collectives {
   [[noreturn]] void fail(PendingOp& op, const std::exception& e);
   [[noreturn]] void stall(PendingOp& op);
   [[noreturn]] void die(const std::string& line);
-  void wait_for_work(double timeout_us);
+  bool wait_for_work(double timeout_us);  // true if the board has something to say
   void wake();
+  void wait_begins() override;
+  void wait_ends() override;
 
   const ParallelGrid& grid_;
   std::unique_ptr<Transport> transport_;
@@ -136,6 +152,8 @@ class CommEngine : public Collectives {
   std::deque<OpRecord> records_;
 
   std::atomic<double> a2a_exposed_ms_{0}, allreduce_exposed_ms_{0};
+  std::atomic<int> waiters_{0};         // compute threads blocked in CommHandle::wait()
+  std::atomic<int64_t> wait_epoch_{0};  // counts wait_begins calls
   std::atomic<int64_t> test_rounds_{0}, sleeps_{0};
   std::atomic<double> thread_cpu_ms_{0};
   int64_t completions_ = 0;  // engine thread only

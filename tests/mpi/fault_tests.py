@@ -2,7 +2,7 @@
 # tests/mpi/fault_tests.py — fault scenarios of the CommEngine under real mpirun, judged from exit code, time and combined output.
 #
 # Usage: fault_tests.py MPIRUN_SH FAULT_MAIN SCENARIO
-# Scenarios: clean stall_world stall_ep drop fail kill error_exit (see fault_main.cpp for the step pattern:
+# Scenarios: clean stall_world stall_ep drop fail kill kill_rank0 error_exit (see fault_main.cpp for the step pattern:
 # step i = op seq i; odd i: all_reduce 'grad bucket i' on world; even i: all_to_all_v 'dispatch i' on ep).
 import os
 import re
@@ -130,7 +130,7 @@ def scenario_fail():
     check(secs < 15, f"ended in {secs:.1f} s with a 30 s stall timeout")
 
 
-def scenario_kill():
+def scenario_kill(victim=2):
     with tempfile.TemporaryDirectory() as pid_dir:
         proc = start(4, ["--stall-timeout", "30", "--seconds", "60", "--pid-dir", pid_dir])
         deadline = time.monotonic() + 30
@@ -141,16 +141,22 @@ def scenario_kill():
         for r in range(4):
             with open(os.path.join(pid_dir, f"rank-{r}.pid")) as f:
                 pids[r] = int(f.read())
-        os.kill(pids[2], signal.SIGKILL)
+        os.kill(pids[victim], signal.SIGKILL)
         killed_at = time.monotonic()
         rc, out, _ = finish(proc, 60)
         secs = time.monotonic() - killed_at
     check(rc != 0, f"mpirun exits non-zero (got {rc})")
     check(secs < 30, f"every rank gone {secs:.1f} s after kill -9 (limit 30 s, stall timeout 30 s)")
-    check(re.search(r"^switchyard: rank 2 \(\S+\) lost: ", out, re.M) is not None, "the output names the lost rank 2")
+    check(re.search(rf"^switchyard: rank {victim} \(\S+\) lost: ", out, re.M) is not None,
+          f"the output names the lost rank {victim}")
     check("still running" not in out, "no rank ran on")
     for r, pid in pids.items():
         check(not running(pid), f"rank {r} (pid {pid}) has exited")
+
+
+def scenario_kill_rank0():
+    # Rank 0 hosts the status board: the others see its connection close.
+    scenario_kill(victim=0)
 
 
 def scenario_error_exit():

@@ -22,7 +22,7 @@ switchyard_mpi_test(engine_test 1 2 3 4)
 add_executable(fault_main ${CMAKE_CURRENT_SOURCE_DIR}/mpi/fault_main.cpp)
 target_compile_options(fault_main PRIVATE ${SWITCHYARD_WARNINGS})
 target_link_libraries(fault_main PRIVATE sy_comm)
-foreach(scenario clean stall_world stall_ep drop fail kill error_exit)
+foreach(scenario clean stall_world stall_ep drop fail kill kill_rank0 error_exit)
   add_test(NAME mpi.faults.${scenario}
            COMMAND ${SWITCHYARD_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/mpi/fault_tests.py ${SWITCHYARD_MPIRUN}
                    $<TARGET_FILE:fault_main> ${scenario})
