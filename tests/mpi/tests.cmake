@@ -29,3 +29,10 @@ foreach(scenario clean stall_world stall_ep drop fail kill kill_rank0 error_exit
   set_tests_properties(mpi.faults.${scenario} PROPERTIES ENVIRONMENT "OPENBLAS_NUM_THREADS=1;OMP_NUM_THREADS=1"
                        TIMEOUT 120 LABELS mpi PROCESSORS 4)
 endforeach()
+
+# The same scenarios with ranks on two "hosts" (network namespaces); needs root and iproute2, else skipped.
+add_test(NAME mpi.faults.netns
+         COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/mpi/netns_faults.sh ${SWITCHYARD_PYTHON}
+                 ${CMAKE_CURRENT_SOURCE_DIR}/mpi/fault_tests.py ${SWITCHYARD_MPIRUN} $<TARGET_FILE:fault_main>)
+set_tests_properties(mpi.faults.netns PROPERTIES ENVIRONMENT "OPENBLAS_NUM_THREADS=1;OMP_NUM_THREADS=1"
+                     TIMEOUT 300 LABELS "mpi;netns" PROCESSORS 4 SKIP_RETURN_CODE 77)
