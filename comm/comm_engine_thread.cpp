@@ -85,7 +85,20 @@ void CommEngine::run() {
     }
     if (!leave_reason.empty()) {
       board_->leaving(leave_reason);
-      return;  // in-flight ops are abandoned; the process is going down
+      // In-flight ops are abandoned (MPI forbids freeing active collective
+      // requests; the process is going down).  Their waiters learn why.
+      const auto abandon = [&](PendingOp& p) {
+        p.done.set_exception(std::make_exception_ptr(CommError(
+            describe_op(p.op.kind, p.label, p.seq, p.group) + " abandoned: this rank stopped (" + leave_reason + ")")));
+      };
+      for (auto* ops : {&incoming, &in_flight}) {
+        for (auto& p : *ops) {
+          abandon(*p);
+          if (p->request) (void)p->request.release();  // leaked on purpose, see above
+        }
+      }
+      for (auto& p : held) abandon(*p);
+      return;
     }
     for (auto& p : incoming) {
       if (stall_hook_seq_ > 0 && p->seq >= stall_hook_seq_) {
