@@ -18,6 +18,11 @@ const char* group_name(Group g) {
 double CommHandle::wait() {
   if (!done_.valid()) return 0.0;
   const auto t0 = std::chrono::steady_clock::now();
+  if (observer_ && !ready()) {
+    observer_->wait_begins();
+    done_.wait();
+    observer_->wait_ends();
+  }
   done_.get();  // rethrows the collective's failure
   const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   if (exposed_ms_) {

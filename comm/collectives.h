@@ -21,6 +21,18 @@ enum class Group {
 };
 const char* group_name(Group g);
 
+// Told when a thread starts and stops blocking in CommHandle::wait() on an
+// unfinished op: while someone is blocked, the compute core is idle, so the
+// implementation may drive progress harder (the CommEngine stops sleeping).
+class WaitObserver {
+ public:
+  virtual void wait_begins() = 0;
+  virtual void wait_ends() = 0;
+
+ protected:
+  ~WaitObserver() = default;
+};
+
 // Completion of one submitted collective.  wait() blocks until it is done and
 // rethrows its failure (a CommError, e.g. a stall report); the time spent
 // blocked is what the compute thread could not hide ("exposed" time).
@@ -29,8 +41,10 @@ class CommHandle {
   CommHandle() = default;
   // `exposed_ms`, when given, accumulates the time spent in wait() (the
   // implementation's per-kind counter behind CommTimes::*_exposed_ms).
-  explicit CommHandle(std::shared_future<void> done, std::atomic<double>* exposed_ms = nullptr)
-      : done_(std::move(done)), exposed_ms_(exposed_ms) {}
+  // `observer`, when given, must outlive every wait() on an unfinished op.
+  explicit CommHandle(std::shared_future<void> done, std::atomic<double>* exposed_ms = nullptr,
+                      WaitObserver* observer = nullptr)
+      : done_(std::move(done)), exposed_ms_(exposed_ms), observer_(observer) {}
   // Blocks until done; returns the milliseconds spent waiting here.
   double wait();
   bool ready() const;
@@ -39,6 +53,7 @@ class CommHandle {
  private:
   std::shared_future<void> done_;
   std::atomic<double>* exposed_ms_ = nullptr;
+  WaitObserver* observer_ = nullptr;
 };
 
 // Time spent in collectives since the last take_times(): `*_ms` is wall time from
