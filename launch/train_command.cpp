@@ -1,24 +1,43 @@
-// launch/train_command.cpp — `switchyard train`: print the effective config, train, save.
+// launch/train_command.cpp — `switchyard train`: start MPI, build the grid and the CommEngine,
+// print the effective config and layout (rank 0), train, save.
 #include <cstdio>
+#include <thread>
 
+#include "comm/comm_engine.h"
+#include "comm/mpi_runtime.h"
+#include "comm/mpi_transport.h"
+#include "comm/parallel_grid.h"
 #include "launch/commands.h"
 #include "launch/config_schema.h"
-#include "comm/local_collectives.h"
 #include "launch/signals.h"
 #include "launch/trainer.h"
 
 namespace sy {
 
 int train_command(const CliCommand& cmd) {
-  const Config& cfg = cmd.config;
-  validate_world(cfg, 1);
-  std::printf("# switchyard train: effective config\n%s\n", to_ini(cfg).c_str());
+  Config cfg = cmd.config;
+  MpiRuntime mpi;
+  validate_world(cfg, mpi.world_size());
+  ParallelGrid grid = ParallelGrid::create(cfg.parallel.ep);
+  // parallel.threads = 0: the node's cores shared by the ranks on the node.
+  if (cfg.parallel.threads == 0)
+    cfg.parallel.threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / grid.ranks_on_this_node());
+  const bool lead = grid.world_rank() == 0;
+  if (lead) {
+    std::printf("# switchyard train: effective config\n%s\n", to_ini(cfg).c_str());
+    std::printf("layout: %d ranks on %d node(s), ep %d (%d expert-DP replicas), %d thread(s) per rank\n",
+                grid.world_size(), grid.node_count(), grid.ep_size(), grid.dp_size(), cfg.parallel.threads);
+    for (const std::string& line : grid.layout_lines()) std::printf("  %s\n", line.c_str());
+    std::fflush(stdout);
+  }
   install_preemption_handlers();
-  LocalCollectives comm;
-  Trainer trainer(cfg, comm);
-  std::printf("data: %s\nmodel: %lld parameters\n", trainer.data().describe().c_str(),
-              (long long)trainer.model().params().numel());
-  std::fflush(stdout);
+  CommEngine engine(grid, std::make_unique<MpiTransport>(), cfg.parallel.stall_timeout_s);
+  Trainer trainer(cfg, engine);
+  if (lead) {
+    std::printf("data: %s\nmodel: %lld parameters on rank 0\n", trainer.data().describe().c_str(),
+                (long long)trainer.model().params().numel());
+    std::fflush(stdout);
+  }
   trainer.run();
   return 0;
 }
