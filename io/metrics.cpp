@@ -1,6 +1,8 @@
 // io/metrics.cpp — JSON encoding of metric fields and the appending JSONL writer.
 #include "io/metrics.h"
 
+#include <filesystem>
+
 #include <cerrno>
 #include <charconv>
 #include <cmath>
@@ -120,6 +122,10 @@ MetricsRecord& MetricsRecord::add(std::string_view key,
 
 MetricsWriter::MetricsWriter(const std::string& path) : path_(path) {
   if (path.empty()) return;
+  // Like ckpt.dir, the metrics file's directory is created when missing.
+  std::error_code ec;
+  const auto parent = std::filesystem::path(path).parent_path();
+  if (!parent.empty()) std::filesystem::create_directories(parent, ec);
   file_.reset(std::fopen(path.c_str(), "a"));
   if (!file_)
     throw ConfigError("log.metrics = " + path + ": cannot open for appending: " +

@@ -32,13 +32,22 @@ int train_command(const CliCommand& cmd) {
   }
   install_preemption_handlers();
   CommEngine engine(grid, std::make_unique<MpiTransport>(), cfg.parallel.stall_timeout_s);
-  Trainer trainer(cfg, engine);
-  if (lead) {
-    std::printf("data: %s\nmodel: %lld parameters on rank 0\n", trainer.data().describe().c_str(),
-                (long long)trainer.model().params().numel());
-    std::fflush(stdout);
+  try {
+    Trainer trainer(cfg, engine);
+    if (lead) {
+      std::printf("data: %s\nmodel: %lld parameters on rank 0\n", trainer.data().describe().c_str(),
+                  (long long)trainer.model().params().numel());
+      std::fflush(stdout);
+    }
+    trainer.run();
+  } catch (const Error& e) {
+    // Say what went wrong before the engine tells the other ranks to stop:
+    // they may bring the job down before this rank would return to main.
+    std::fprintf(stderr, "switchyard: %s\n", e.what());
+    std::fflush(stderr);
+    engine.leave_with_error(e.what());
+    return static_cast<int>(e.code());
   }
-  trainer.run();
   return 0;
 }
 

@@ -36,3 +36,12 @@ add_test(NAME mpi.faults.netns
                  ${CMAKE_CURRENT_SOURCE_DIR}/mpi/fault_tests.py ${SWITCHYARD_MPIRUN} $<TARGET_FILE:fault_main>)
 set_tests_properties(mpi.faults.netns PROPERTIES ENVIRONMENT "OPENBLAS_NUM_THREADS=1;OMP_NUM_THREADS=1"
                      TIMEOUT 300 LABELS "mpi;netns" PROCESSORS 4 SKIP_RETURN_CODE 77)
+
+# The trainer under real mpirun: world-size invariance, determinism, kill -9, stall, preemption + resume.
+foreach(scenario invariance determinism kill stall preempt)
+  add_test(NAME mpi.train.${scenario}
+           COMMAND ${SWITCHYARD_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/mpi/train_tests.py ${SWITCHYARD_MPIRUN}
+                   $<TARGET_FILE:switchyard> ${scenario})
+  set_tests_properties(mpi.train.${scenario} PROPERTIES ENVIRONMENT "OPENBLAS_NUM_THREADS=1;OMP_NUM_THREADS=1"
+                       TIMEOUT 300 LABELS mpi PROCESSORS 4)
+endforeach()
