@@ -9,6 +9,7 @@
 #include <exception>
 
 #include "comm/board_client.h"
+#include "comm/mpi_runtime.h"
 #include "comm/status_board.h"
 #include "runtime/error.h"
 
@@ -124,6 +125,7 @@ CommEngine::~CommEngine() {
 }
 
 void CommEngine::leave_with_error(const std::string& reason) {
+  mark_mpi_job_failed();
   {
     std::lock_guard lock(mutex_);
     if (!leave_reason_.empty()) return;
