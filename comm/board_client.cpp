@@ -21,15 +21,16 @@ std::string take_word(std::string& s) {
   return w;
 }
 
-// Progress is sent at most this often: the table only has to be current to
-// within a fraction of the stall timeout, and the hot path stays one send per burst.
-constexpr double kProgressIntervalS = 0.005;
 
 }  // namespace
 
 BoardClient::BoardClient(const BoardAddress& board, int rank, std::string host, std::string board_host,
-                         double silence_limit_s)
-    : rank_(rank), host_(std::move(host)), board_host_(std::move(board_host)), silence_limit_s_(silence_limit_s) {
+                         double silence_limit_s, double progress_interval_s)
+    : rank_(rank),
+      host_(std::move(host)),
+      board_host_(std::move(board_host)),
+      silence_limit_s_(silence_limit_s),
+      progress_interval_s_(progress_interval_s) {
   std::string tried;
   for (uint32_t ip : board.ipv4) {
     std::string error;
@@ -105,7 +106,7 @@ std::optional<std::string> BoardClient::read_notices() {
 }
 
 std::optional<std::string> BoardClient::service() {
-  if ((entered_ != sent_entered_ || pending_ != sent_pending_) && seconds_since(last_progress_sent_) >= kProgressIntervalS) {
+  if ((entered_ != sent_entered_ || pending_ != sent_pending_) && seconds_since(last_progress_sent_) >= progress_interval_s_) {
     socket_.queue("state " + std::to_string(entered_) + " " + std::to_string(pending_) + " " + label_);
     sent_entered_ = entered_;
     sent_pending_ = pending_;

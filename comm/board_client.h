@@ -17,9 +17,12 @@ namespace sy {
 class BoardClient {
  public:
   // Tries each address of the board in order; throws CommError naming every
-  // address tried and why it failed.
+  // address tried and why it failed.  Progress is sent at most every
+  // `progress_interval_s`: the table only has to be current to within a small
+  // part of the stall timeout, and rank 0's board thread must keep up with
+  // every rank.
   BoardClient(const BoardAddress& board, int rank, std::string host, std::string board_host,
-              double silence_limit_s);
+              double silence_limit_s, double progress_interval_s);
 
   int fd() const { return socket_.fd(); }
   int rank() const { return rank_; }
@@ -57,7 +60,7 @@ class BoardClient {
   LineSocket socket_;
   int rank_;
   std::string host_, board_host_;
-  double silence_limit_s_;
+  double silence_limit_s_, progress_interval_s_;
   std::chrono::steady_clock::time_point last_sent_, last_heard_, last_progress_sent_;
   int64_t entered_ = 0, pending_ = 1, sent_entered_ = -1, sent_pending_ = -1;
   std::string label_;

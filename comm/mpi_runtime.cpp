@@ -4,11 +4,15 @@
 #include <mpi.h>
 #include <unistd.h>
 
+#include <atomic>
+
 #include "comm/mpi_check.h"
 #include "runtime/error.h"
 
 namespace sy {
 namespace {
+
+std::atomic<bool> job_failed{false};
 
 const char* thread_level_name(int level) {
   switch (level) {
@@ -51,8 +55,11 @@ MpiRuntime::MpiRuntime(int* argc, char*** argv) : hostname_(local_hostname()) {
   SY_MPI(MPI_Comm_size(MPI_COMM_WORLD, &world_size_));
 }
 
+void mark_mpi_job_failed() { job_failed = true; }
+bool mpi_job_failed() { return job_failed.load(); }
+
 MpiRuntime::~MpiRuntime() {
-  if (!owns_) return;
+  if (!owns_ || mpi_job_failed()) return;
   int finalized = 0;
   MPI_Finalized(&finalized);
   if (!finalized) MPI_Finalize();
