@@ -3,7 +3,9 @@
 
 #include <chrono>
 #include <cmath>
+#include <algorithm>
 #include <cstdio>
+#include <span>
 
 #include "launch/checkpointing.h"
 #include "launch/config_schema.h"
@@ -123,8 +125,11 @@ StepStats Trainer::train_step() {
   const int E = cfg_.moe.num_experts;
   auto moe = model_->moe_layers();
 
-  // Local sums, reduced over the world below: ce, aux, z, dropped, assignments, then loads.
-  reduce_buf_.assign(5 + moe.size() * E, 0.0);
+  // Local sums, reduced over the world below: ce, aux, z, dropped, assignments, then per
+  // MoE layer i: E loads at 5 + i·E, and (dropped, assignments, entropy) at layer_at(i).
+  const size_t L = moe.size();
+  auto layer_at = [&](size_t i) { return 5 + L * E + 3 * i; };
+  reduce_buf_.assign(5 + L * (E + 3), 0.0);
   model_->params().zero_grad();
   tokens_.resize(B * (S + 1));
   for (int m = 0; m < tc.grad_accum; ++m) {
@@ -154,6 +159,9 @@ StepStats Trainer::train_step() {
       reduce_buf_[3] += double(s.dropped);
       reduce_buf_[4] += double(s.assignments);
       for (int e = 0; e < E; ++e) reduce_buf_[5 + i * E + e] += double(s.expert_counts[e]);
+      reduce_buf_[layer_at(i)] += double(s.dropped);
+      reduce_buf_[layer_at(i) + 1] += double(s.assignments);
+      reduce_buf_[layer_at(i) + 2] += s.router_entropy;
     }
   }
   if (grad_sync_->active()) grad_sync_->finish();
@@ -167,8 +175,12 @@ StepStats Trainer::train_step() {
   st.loss = st.ce_loss + cfg_.moe.aux_loss_coef * st.aux_loss + cfg_.moe.z_loss_coef * st.z_loss;
   st.dropped_frac = reduce_buf_[4] > 0 ? reduce_buf_[3] / reduce_buf_[4] : 0.0;
   st.expert_load.assign(moe.size(), std::vector<int64_t>(E, 0));
-  for (size_t i = 0; i < moe.size(); ++i)
+  for (size_t i = 0; i < moe.size(); ++i) {
     for (int e = 0; e < E; ++e) st.expert_load[i][e] = static_cast<int64_t>(reduce_buf_[5 + i * E + e]);
+    const double assigned = reduce_buf_[layer_at(i) + 1];
+    st.layer_dropped_frac.push_back(assigned > 0 ? reduce_buf_[layer_at(i)] / assigned : 0.0);
+    st.layer_router_entropy.push_back(reduce_buf_[layer_at(i) + 2] / micro_batches);
+  }
 
   st.grad_norm = global_grad_norm();
   if (!std::isfinite(st.loss) || !std::isfinite(st.grad_norm)) {
@@ -216,6 +228,24 @@ void Trainer::log_step(const StepStats& s) {
       .add("tokens_seen", tokens_seen_)
       .add("world_size", world_size_)
       .add("expert_load", s.expert_load);
+  // Per MoE layer: load balance of the step's assignments (before drops), unused
+  // experts, dropped fraction and router entropy.
+  std::vector<double> lo, hi, mean;
+  std::vector<int64_t> unused;
+  for (const auto& load : s.expert_load) {
+    int64_t mn = load.empty() ? 0 : load[0], mx = mn, sum = 0, zero = 0;
+    for (int64_t c : load) mn = std::min(mn, c), mx = std::max(mx, c), sum += c, zero += c == 0;
+    lo.push_back(double(mn));
+    hi.push_back(double(mx));
+    mean.push_back(load.empty() ? 0.0 : double(sum) / double(load.size()));
+    unused.push_back(zero);
+  }
+  r.add("load_min", std::span<const double>(lo))
+      .add("load_max", std::span<const double>(hi))
+      .add("load_mean", std::span<const double>(mean))
+      .add("unused_experts", std::span<const int64_t>(unused))
+      .add("layer_dropped_frac", std::span<const double>(s.layer_dropped_frac))
+      .add("router_entropy", std::span<const double>(s.layer_router_entropy));
   metrics_->write(r);
 }
 

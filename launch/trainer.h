@@ -25,6 +25,8 @@ struct StepStats {
   double step_ms = 0, tokens_per_s = 0;
   double dropped_frac = 0;
   std::vector<std::vector<int64_t>> expert_load;  // per MoE layer, assignments per expert, all ranks
+  std::vector<double> layer_dropped_frac;         // per MoE layer, all ranks
+  std::vector<double> layer_router_entropy;       // per MoE layer, mean over micro-batches of all ranks
   CommTimes comm;                                 // this rank's communication times
 };
 
