@@ -1,9 +1,11 @@
 // launch/train_command.cpp — `switchyard train`: start MPI, build the grid and the CommEngine,
 // print the effective config and layout (rank 0), train, save.
 #include <cstdio>
+#include <cstdlib>
 #include <thread>
 
 #include "comm/comm_engine.h"
+#include "comm/fault_injecting_transport.h"
 #include "comm/mpi_runtime.h"
 #include "comm/mpi_transport.h"
 #include "comm/parallel_grid.h"
@@ -13,6 +15,25 @@
 #include "launch/trainer.h"
 
 namespace sy {
+
+namespace {
+// MPI, or for the overlap benchmark (bench/a2a_overlap.sh) MPI with a fixed
+// latency added to every all-to-all: SWITCHYARD_BENCH_A2A_LATENCY_MS=<ms>.
+std::unique_ptr<Transport> make_transport(int world_rank) {
+  std::unique_ptr<Transport> mpi = std::make_unique<MpiTransport>();
+  const char* latency = std::getenv("SWITCHYARD_BENCH_A2A_LATENCY_MS");
+  if (!latency || !*latency) return mpi;
+  FaultPlan plan;
+  try {
+    plan.a2a_latency_ms = std::stod(latency);
+  } catch (const std::exception&) {
+    throw ConfigError(std::string("SWITCHYARD_BENCH_A2A_LATENCY_MS = ") + latency + " is not a number");
+  }
+  if (world_rank == 0)
+    std::fprintf(stderr, "switchyard: BENCHMARK HOOK: %.3g ms added to every all-to-all\n", plan.a2a_latency_ms);
+  return std::make_unique<FaultInjectingTransport>(std::move(mpi), world_rank, plan);
+}
+}  // namespace
 
 int train_command(const CliCommand& cmd) {
   Config cfg = cmd.config;
@@ -31,7 +52,7 @@ int train_command(const CliCommand& cmd) {
     std::fflush(stdout);
   }
   install_preemption_handlers();
-  CommEngine engine(grid, std::make_unique<MpiTransport>(), cfg.parallel.stall_timeout_s);
+  CommEngine engine(grid, make_transport(grid.world_rank()), cfg.parallel.stall_timeout_s);
   try {
     Trainer trainer(cfg, engine);
     if (lead) {
