@@ -38,7 +38,13 @@ std::unique_ptr<Transport> make_transport(int world_rank) {
 int train_command(const CliCommand& cmd) {
   Config cfg = cmd.config;
   MpiRuntime mpi;
-  validate_world(cfg, mpi.world_size());
+  try {
+    validate_world(cfg, mpi.world_size());
+  } catch (const ConfigError& e) {
+    // Every rank finds the same; one says so.
+    if (mpi.world_rank() == 0) std::fprintf(stderr, "switchyard: %s\n", e.what());
+    return static_cast<int>(e.code());
+  }
   ParallelGrid grid = ParallelGrid::create(cfg.parallel.ep);
   // parallel.threads = 0: the node's cores shared by the ranks on the node.
   if (cfg.parallel.threads == 0)
@@ -53,14 +59,36 @@ int train_command(const CliCommand& cmd) {
   }
   install_preemption_handlers();
   CommEngine engine(grid, make_transport(grid.world_rank()), cfg.parallel.stall_timeout_s);
+
+  // Start-up errors (config, data, checkpoint) usually strike every rank alike.
+  // The ranks agree on the outcome before anyone stops, so all exit with the
+  // documented code and the lowest failing rank says why, once.
+  std::unique_ptr<Trainer> trainer;
+  std::string error;
+  int64_t outcome[2] = {0, 0};  // {exit code, W − lowest failing rank}
   try {
-    Trainer trainer(cfg, engine);
-    if (lead) {
-      std::printf("data: %s\nmodel: %lld parameters on rank 0\n", trainer.data().describe().c_str(),
-                  (long long)trainer.model().params().numel());
-      std::fflush(stdout);
-    }
-    trainer.run();
+    trainer = std::make_unique<Trainer>(cfg, engine);
+  } catch (const Error& e) {
+    error = e.what();
+    outcome[0] = static_cast<int64_t>(e.code());
+    outcome[1] = grid.world_size() - grid.world_rank();
+  }
+  engine.all_reduce_max(Group::world, outcome, 2, "startup.outcome").wait();
+  if (outcome[0] != 0) {
+    if (grid.world_size() - outcome[1] == grid.world_rank()) std::fprintf(stderr, "switchyard: %s\n", error.c_str());
+    return static_cast<int>(outcome[0]);
+  }
+  if (lead) {
+    std::printf("data: %s\nmodel: %lld parameters on rank 0\n", trainer->data().describe().c_str(),
+                (long long)trainer->model().params().numel());
+    std::fflush(stdout);
+  }
+  try {
+    trainer->run();
+  } catch (const NumericalError& e) {
+    // Decided from world-reduced values: every rank throws it at the same step.
+    if (lead) std::fprintf(stderr, "switchyard: %s\n", e.what());
+    return static_cast<int>(e.code());
   } catch (const Error& e) {
     // Say what went wrong before the engine tells the other ranks to stop:
     // they may bring the job down before this rank would return to main.

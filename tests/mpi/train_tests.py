@@ -189,8 +189,24 @@ def scenario_preempt():
         check(all(m["loss"] == straight[m["step"]] for m in resumed), "every loss equals the uninterrupted run's")
 
 
+def scenario_errors():
+    """Errors every rank meets alike end a 3-rank job with the documented code and one message."""
+    cases = [(2, ["--log.metrics=/proc/no/such/dir/m.jsonl"], "log.metrics"),
+             (3, ["--data.source=text:/no/such/file.txt", "--model.vocab_size=256"], "/no/such/file.txt"),
+             (4, ["--train.lr=1e30", "--train.min_lr=1e30", "--train.grad_clip=0", "--train.steps=20"], "non-finite"),
+             (2, ["--parallel.ep=2"], "parallel.ep")]
+    for code, extra, needle in cases:
+        p = subprocess.run(["bash", MPIRUN, "-np", "3", SWITCHYARD, "train", "--config",
+                            os.path.join(ROOT, "configs/tiny.ini"), "--parallel.threads=1", *extra],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=120)
+        lines = [l for l in p.stdout.splitlines() if l.startswith("switchyard:")]
+        check(p.returncode == code and p.stdout.count("switchyard:") == 1 and needle in lines[0],
+              f"{' '.join(extra)}: exit {p.returncode} (want {code}), messages {lines}")
+
+
 SCENARIOS = {f.__name__[len("scenario_"):]: f for f in
-             [scenario_invariance, scenario_determinism, scenario_kill, scenario_stall, scenario_preempt]}
+             [scenario_invariance, scenario_determinism, scenario_kill, scenario_stall, scenario_preempt,
+              scenario_errors]}
 
 if __name__ == "__main__":
     SCENARIOS[SCENARIO]()
