@@ -38,7 +38,7 @@ set_tests_properties(mpi.faults.netns PROPERTIES ENVIRONMENT "OPENBLAS_NUM_THREA
                      TIMEOUT 300 LABELS "mpi;netns" PROCESSORS 4 SKIP_RETURN_CODE 77)
 
 # The trainer under real mpirun: world-size invariance, determinism, kill -9, stall, preemption + resume.
-foreach(scenario invariance determinism kill stall preempt errors)
+foreach(scenario invariance determinism kill stall preempt errors reshard)
   add_test(NAME mpi.train.${scenario}
            COMMAND ${SWITCHYARD_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/mpi/train_tests.py ${SWITCHYARD_MPIRUN}
                    $<TARGET_FILE:switchyard> ${scenario})
