@@ -71,19 +71,26 @@ void Transformer<T>::forward_blocks(const Backend<T>& be, const StepContext& ctx
 }
 
 template <class T>
+MicroBatchLoss Transformer<T>::forward_to_head(const Backend<T>& be, const StepContext& ctx, const int32_t* tokens,
+                                               Dispatcher<T>& dispatcher) {
+  split_tokens(ctx, tokens);
+  MicroBatchLoss loss;
+  loss.tokens = ctx.tokens();
+  forward_blocks(be, ctx, ids_.data(), dispatcher, loss);
+  normed_.resize({ctx.tokens(), cfg_.d_model});
+  final_norm_->forward(be, hidden_.data(), ctx.tokens(), normed_.data());
+  return loss;
+}
+
+template <class T>
 MicroBatchLoss Transformer<T>::forward_backward(const Backend<T>& be, const StepContext& ctx, const int32_t* tokens,
                                                 Dispatcher<T>& dispatcher) {
-  split_tokens(ctx, tokens);
   const int64_t N = ctx.tokens(), d = cfg_.d_model;
-  MicroBatchLoss loss;
-  loss.tokens = N;
-  forward_blocks(be, ctx, ids_.data(), dispatcher, loss);
+  MicroBatchLoss loss = forward_to_head(be, ctx, tokens, dispatcher);
 
   // Head: CE mean over the micro-batch, weighted by loss_scale.
-  normed_.resize({N, d});
   grad_.resize({N, d});
   grad2_.resize({N, d});
-  final_norm_->forward(be, hidden_.data(), N, normed_.data());
   loss.ce_sum = head_->forward_backward(be, normed_.data(), targets_.data(), N, T(ctx.loss_scale / double(N)),
                                         grad2_.data());
   // grad_ holds ∂L/∂h (the residual stream) from here on.
@@ -113,14 +120,8 @@ MicroBatchLoss Transformer<T>::forward_backward(const Backend<T>& be, const Step
 template <class T>
 MicroBatchLoss Transformer<T>::forward_loss(const Backend<T>& be, const StepContext& ctx, const int32_t* tokens,
                                             Dispatcher<T>& dispatcher) {
-  split_tokens(ctx, tokens);
-  const int64_t N = ctx.tokens(), d = cfg_.d_model;
-  MicroBatchLoss loss;
-  loss.tokens = N;
-  forward_blocks(be, ctx, ids_.data(), dispatcher, loss);
-  normed_.resize({N, d});
-  final_norm_->forward(be, hidden_.data(), N, normed_.data());
-  loss.ce_sum = head_->forward_loss(be, normed_.data(), targets_.data(), N);
+  MicroBatchLoss loss = forward_to_head(be, ctx, tokens, dispatcher);
+  loss.ce_sum = head_->forward_loss(be, normed_.data(), targets_.data(), ctx.tokens());
   return loss;
 }
 

@@ -67,6 +67,9 @@ class Transformer {
   void forward_blocks(const Backend<T>& be, const StepContext& ctx, const int32_t* ids, Dispatcher<T>& dispatcher,
                       MicroBatchLoss& loss);
   void split_tokens(const StepContext& ctx, const int32_t* tokens);
+  // split_tokens + forward_blocks + final norm: leaves Norm_F(h) in normed_.
+  MicroBatchLoss forward_to_head(const Backend<T>& be, const StepContext& ctx, const int32_t* tokens,
+                                 Dispatcher<T>& dispatcher);
 
   ModelConfig cfg_;
   MoeConfig moe_cfg_;
