@@ -76,6 +76,7 @@ void Trainer::resume_from(const std::filesystem::path& ckpt) {
   step_ = ts.step;
   tokens_seen_ = ts.tokens_seen;
   optimizer_->set_steps_taken(ts.optimizer_step);
+  saved_step_ = step_;
   if (rank_ == 0) std::printf("resumed from %s at step %lld\n", reader.dir().c_str(), (long long)step_);
 }
 
@@ -100,6 +101,7 @@ std::filesystem::path Trainer::save() {
   };
   const auto path = save_checkpoint(cfg_.ckpt.dir, meta, checkpoint_tensors(model_->params(), optimizer_.get()),
                                     SaveRole::for_rank(rank_, ep_size_), cfg_.ckpt.keep, all_ok);
+  saved_step_ = step_;
   if (rank_ == 0) {
     std::printf("checkpoint: %s\n", path.c_str());
     std::fflush(stdout);
@@ -256,10 +258,17 @@ Command Trainer::next_command() {
   comm_.all_reduce_max(Group::world, &signal, 1, "driver.signals").wait();
   int64_t command = static_cast<int64_t>(Command::step);
   if (rank_ == 0) {
+    const bool can_save = !cfg_.ckpt.dir.empty() && saved_step_ != step_;
+    const bool save_due = can_save && step_ > 0 &&
+                          ((cfg_.ckpt.every > 0 && step_ % cfg_.ckpt.every == 0) || step_ >= cfg_.train.steps);
+    Command c = Command::step;
     if (signal != 0)
-      command = static_cast<int64_t>(cfg_.ckpt.dir.empty() ? Command::stop : Command::save_and_stop);
+      c = can_save ? Command::save_and_stop : Command::stop;
+    else if (save_due)
+      c = Command::save;
     else if (step_ >= cfg_.train.steps)
-      command = static_cast<int64_t>(Command::stop);
+      c = Command::stop;
+    command = static_cast<int64_t>(c);
   }
   comm_.broadcast(Group::world, &command, sizeof command, 0, "driver.command").wait();
   if (signal != 0 && rank_ == 0) std::printf("preemption signal %lld: saving and exiting\n", (long long)signal);
@@ -269,12 +278,11 @@ Command Trainer::next_command() {
 Command Trainer::run() {
   for (;;) {
     const Command c = next_command();
-    if (c == Command::save_and_stop) save();
+    if (c == Command::save || c == Command::save_and_stop) save();
+    if (c == Command::save) continue;
     if (c != Command::step) return c;
     const StepStats s = train_step();
     if (cfg_.log.every > 0 && (s.step % cfg_.log.every == 0 || s.step == cfg_.train.steps)) log_step(s);
-    const bool periodic = cfg_.ckpt.every > 0 && s.step % cfg_.ckpt.every == 0;
-    if (!cfg_.ckpt.dir.empty() && (periodic || s.step == cfg_.train.steps)) save();
   }
 }
 

@@ -31,7 +31,7 @@ struct StepStats {
 };
 
 // The command rank 0 broadcasts before every step (DESIGN.md §2): all ranks act alike.
-enum class Command : int64_t { step = 0, stop = 1, save_and_stop = 2 };
+enum class Command : int64_t { step = 0, save = 1, stop = 2, save_and_stop = 3 };
 
 class Trainer {
  public:
@@ -78,6 +78,7 @@ class Trainer {
   std::vector<double> reduce_buf_;
   int64_t step_ = 0;
   int64_t tokens_seen_ = 0;
+  int64_t saved_step_ = -1;  // the step of the last checkpoint this run wrote or resumed from
 };
 
 }  // namespace sy
