@@ -100,8 +100,20 @@ TEST(MetricsWriter, EmptyPathDisables) {
   EXPECT_NO_THROW(w.write(MetricsRecord().add("step", 1)));
 }
 
+TEST(MetricsWriter, MissingDirectoriesAreCreated) {
+  const std::string dir = temp_path("new_dir");
+  const std::string path = dir + "/sub/m.jsonl";
+  {
+    MetricsWriter w(path);
+    EXPECT_TRUE(w.enabled());
+  }
+  EXPECT_TRUE(std::filesystem::exists(path));
+  std::filesystem::remove_all(dir);
+}
+
 TEST(MetricsWriter, UnopenablePathIsAConfigErrorNamingTheKey) {
-  const std::string path = temp_path("no_such_dir") + "/m.jsonl";
+  // Below /proc nothing can be created, not even as root.
+  const std::string path = "/proc/switchyard-no-such-dir/m.jsonl";
   try {
     MetricsWriter w(path);
     ADD_FAILURE() << "opened " << path;
