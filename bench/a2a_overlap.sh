@@ -5,7 +5,7 @@
 #   hidden ratio = (exposed with latency − exposed without) ÷ (all-to-alls per step × LATENCY)
 # i.e. the fraction of the injected latency that was NOT hidden (target ≤ 0.25 at 4 chunks, issue 3).
 # All-to-alls per step: per MoE layer and micro-batch 1 (counts) + 2C forward + 2C backward.
-#   bash bench/a2a_overlap.sh [CONFIG]      (LATENCY [20], STEPS [6], SKIP [2], NP [2])
+#   bash bench/a2a_overlap.sh [CONFIG]      (LATENCY [20], STEPS [6], SKIP [2], NP [2], CHUNKS ["1 4"])
 set -euo pipefail
 cd "$(dirname "$0")/.."
 config=${1:-bench/configs/bench-fairseq.ini}
@@ -19,7 +19,7 @@ echo "config $config, $np ranks (ep=$np, 1 thread each), $steps steps (first $sk
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 printf '%-7s %16s %16s %10s %12s\n' chunks exposed_ms/step exposed_ms/step a2a/step not_hidden
 printf '%-7s %16s %16s %10s %12s\n' "" "(no latency)" "(+${latency} ms)" "" ""
-for chunks in 1 4; do
+for chunks in ${CHUNKS:-1 4}; do
   for lat in 0 "$latency"; do
     SWITCHYARD_BENCH_A2A_LATENCY_MS=$lat mpirun --allow-run-as-root --oversubscribe --bind-to none -np "$np" \
       build/switchyard train --config "$config" --parallel.threads=1 --parallel.ep="$np" \
