@@ -91,6 +91,25 @@ run "$sy" ckpt reshard "$tmp/ck" "$tmp/r3" --ep 3
 check "reshard --ep 3 exit 2" test $rc -eq 2
 check "reshard --ep 3 names --ep" has '--ep 3' err
 
+# A deleted expert dataset, and a stored config whose model no longer matches the shapes.
+cp -r "$tmp/r4" "$tmp/r4x"
+cp -r "$tmp/r4" "$tmp/r4y"
+/usr/bin/python3 - "$tmp/r4x/step-00000002" "$tmp/r4y/step-00000002" <<'PY'
+import h5py, sys
+with h5py.File(sys.argv[1] + "/model-rank-1.h5", "r+") as f:
+    del f["model/decoder/layers/0/moe_layer/experts/0/fc1/bias"]
+with h5py.File(sys.argv[2] + "/model-shared.h5", "r+") as f:
+    t = f.attrs["config"]
+    t = t.decode() if isinstance(t, bytes) else t
+    f.attrs.modify("config", t.replace("vocab_size = 64", "vocab_size = 80"))
+PY
+run "$sy" ckpt verify "$tmp/r4x"
+check "verify missing expert exit 3" test $rc -eq 3
+check "verify missing expert names it" has 'model-rank-1.h5: dataset /model/decoder/layers/0/moe_layer/experts/0/fc1/bias is missing: expert 1' err
+run "$sy" ckpt verify "$tmp/r4y"
+check "verify shape vs config exit 3" test $rc -eq 3
+check "verify shape vs config names it" has 'model-shared.h5: dataset /model/decoder/embed_tokens/weight has shape \[64, 32\].*\[80, 32\]' err
+
 # One flipped byte of an expert weight: verify fails (3) naming the file and the dataset.
 /usr/bin/python3 - "$ck/model-rank-0.h5" <<'PY'
 import h5py, sys
