@@ -1,13 +1,14 @@
 #!/usr/bin/python3
 """tools/fairseq_import.py — converts a fairseq MoE LM checkpoint (model-shared.pt + model-rank-N.pt) into a Switchyard checkpoint.
 
-  fairseq_import.py SRC_DIR DST_DIR [--ep N] [--padding-idx 1] [--prefix model]
+  fairseq_import.py SRC_DIR DST_DIR [--ep N] [--padding-idx 1] [--prefix model] [--no-optimizer-state]
 
 reads SRC_DIR/{prefix}-shared.pt and SRC_DIR/{prefix}-rank-*.pt (fairseq's moe-branch
 layout: the shared file holds every non-expert tensor plus `cfg`; rank file N holds
 experts numbered locally 0..L-1, global id N*L + j) and writes DST_DIR/step-00000000/
-(DESIGN.md §5) with `ep` rank files; ep must divide E (default: the number of fairseq
-rank files when it divides E, else 1). Run it with Debian's /usr/bin/python3.
+(DESIGN.md §5, step 0, zero AdamW moments so `switchyard train --ckpt.dir DST_DIR`
+fine-tunes from it) with `ep` rank files; ep must divide E (default: the number of
+fairseq rank files when it divides E, else 1). Run it with Debian's /usr/bin/python3.
 
 Loading without running pickled code: each .pt file is first read with
 torch.load(weights_only=True) (torch's own restricted unpickler: tensors, storages,
@@ -296,6 +297,8 @@ def main(argv=None):
     ap.add_argument("--ep", type=int, default=0, help="rank files to write (divides E); 0 = the fairseq count")
     ap.add_argument("--prefix", default="model")
     ap.add_argument("--padding-idx", type=int, default=1, help="fairseq dictionary pad (positions start at +1)")
+    ap.add_argument("--no-optimizer-state", dest="optimizer_state", action="store_false",
+                    help="omit the zero AdamW moments (then `switchyard train` cannot resume from it)")
     args = ap.parse_args(argv)
     try:
         model_cfg, shared, ranks = read_fairseq(args.src_dir, args.prefix)
@@ -306,7 +309,8 @@ def main(argv=None):
             raise ImportError_(f"--ep {ep} does not divide the {E} experts")
         if not E and ep != 1:
             raise ImportError_("the model has no MoE layers: --ep must be 1")
-        step_dir = mk.write_checkpoint(args.dst_dir, cfg, params, ep_size=ep)
+        step_dir = mk.write_checkpoint(args.dst_dir, cfg, params, ep_size=ep,
+                                       optimizer_state=args.optimizer_state)
     except (ImportError_, OSError, pickle.UnpicklingError) as err:
         print(f"fairseq_import: error: {err}", file=sys.stderr)
         return 2

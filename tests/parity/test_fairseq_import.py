@@ -246,6 +246,13 @@ def main():
             check(rel(ours["loss"], want) <= 1e-5, f"ep {ep}: switchyard eval == fairseq forward "
                                                    f"(rel {rel(ours['loss'], want):.2g})")
             check(rel(ref, want) <= 1e-9, f"ep {ep}: torch_ref (float64) == fairseq forward (rel {rel(ref, want):.2g})")
+            if ep == 2:  # the import carries zero AdamW moments, so training resumes from it (here on ep 1)
+                ini = os.path.join(tmp, "imported.ini")
+                with h5py.File(os.path.join(step, "model-shared.h5"), "r") as f, open(ini, "w") as out_ini:
+                    out_ini.write(f.attrs["config"])
+                tr = run(sy, "train", "--config", ini, f"--ckpt.dir={dst}", f"--data.source=shards:{shard}",
+                         f"--train.seq_len={SEQ}", "--train.steps=1", "--parallel.ep=1")
+                check(tr.returncode == 0 and "resumed from" in tr.stdout, "ep 2: switchyard train resumes from it")
 
         # Refusals: an ep that does not divide E, an unknown key (named in the message).
         r = run(PY, IMPORT, src, os.path.join(tmp, "ep3"), "--ep", "3", expect=2)
