@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""tools/fairseq_import.py — converts a fairseq MoE LM checkpoint (model-shared.pt + model-rank-N.pt) into a Switchyard checkpoint.
+"""tools/fairseq_import.py — fairseq MoE LM checkpoint (model-shared.pt + model-rank-N.pt) -> Switchyard checkpoint.
 
   fairseq_import.py SRC_DIR DST_DIR [--ep N] [--padding-idx 1] [--prefix model] [--no-optimizer-state]
 

@@ -242,7 +242,8 @@ def main():
                 ref = float(model.losses(windows, train=False)["ce_loss"])
             print(f"ep {ep}: switchyard {ours['loss']:.9g} torch_ref {ref:.9g} fairseq {want:.9g}")
             check(ours["tokens"] == WINDOWS * SEQ, f"ep {ep}: switchyard evaluated {WINDOWS * SEQ} tokens")
-            check(rel(ours["loss"], ref) <= 1e-5, f"ep {ep}: switchyard eval == torch_ref (rel {rel(ours['loss'], ref):.2g})")
+            check(rel(ours["loss"], ref) <= 1e-5,
+                  f"ep {ep}: switchyard eval == torch_ref (rel {rel(ours['loss'], ref):.2g})")
             check(rel(ours["loss"], want) <= 1e-5, f"ep {ep}: switchyard eval == fairseq forward "
                                                    f"(rel {rel(ours['loss'], want):.2g})")
             check(rel(ref, want) <= 1e-9, f"ep {ep}: torch_ref (float64) == fairseq forward (rel {rel(ref, want):.2g})")
