@@ -12,6 +12,8 @@ random_params, write_checkpoint, random_tokens, write_batch.
 """
 import argparse
 import copy
+import ctypes
+import ctypes.util
 import os
 import re
 
@@ -161,11 +163,28 @@ def random_params(cfg, seed=0, expert_bias=None):
     return params
 
 
+_XXH = None
+
+
+def xxh64(array):
+    """XXH64 (seed 0) of the raw little-endian float32 bytes, io/README.md's dataset checksum.
+    Uses the system libxxhash through ctypes (no Python package needed)."""
+    global _XXH
+    if _XXH is None:
+        name = ctypes.util.find_library("xxhash") or "libxxhash.so.0"
+        _XXH = ctypes.CDLL(name)
+        _XXH.XXH64.restype = ctypes.c_uint64
+        _XXH.XXH64.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_uint64)
+    data = np.ascontiguousarray(array, dtype="<f4").tobytes()
+    return np.uint64(_XXH.XXH64(data, len(data), 0))
+
+
 def write_checkpoint(ckpt_dir, cfg, params, ep_size=1, step=0, tokens_seen=0, world_size=None,
-                     optimizer_state=False, checksum=None):
+                     optimizer_state=False, checksum=xxh64):
     """Write ckpt_dir/step-NNNNNNNN/ (experts split over ep_size rank files) and ckpt_dir/latest;
-    return the step directory. `checksum(array) -> value` adds a per-dataset `checksum`
-    attribute (its algorithm is not fixed by DESIGN.md, so none is written by default)."""
+    return the step directory. `checksum(array) -> value` gives each dataset's `checksum`
+    attribute (default: xxh64 as the C++ reader verifies it; None writes none). The shared
+    file also gets the trainer attributes the C++ reader requires, all at their start values."""
     E = cfg["moe"]["num_experts"] if cfg["model"]["moe_layers"] else 0
     if E % ep_size:
         raise ValueError(f"ep_size {ep_size} does not divide num_experts {E}")
@@ -177,6 +196,8 @@ def write_checkpoint(ckpt_dir, cfg, params, ep_size=1, step=0, tokens_seen=0, wo
     os.makedirs(step_dir, exist_ok=True)
     common = dict(format="switchyard-moe", format_version=FORMAT_VERSION, step=step,
                   ep_size=ep_size, experts_per_file=L)
+    if checksum is xxh64:
+        common["checksum_algorithm"] = "xxh64"
     files = [h5py.File(os.path.join(step_dir, "model-shared.h5"), "w")]
     files += [h5py.File(os.path.join(step_dir, f"model-rank-{r}.h5"), "w") for r in range(ep_size)]
     try:
@@ -184,6 +205,9 @@ def write_checkpoint(ckpt_dir, cfg, params, ep_size=1, step=0, tokens_seen=0, wo
             f.attrs.update(common)
             f.create_group("model")
         files[0].attrs.update(world_size=world_size or ep_size, tokens_seen=tokens_seen, config=to_ini(cfg))
+        files[0].attrs.update(optimizer_step=np.int64(step), lr_schedule_step=np.int64(step),
+                              data_cursor=np.int64(0), rng_seed=np.uint64(cfg["train"]["seed"]),
+                              rng_counters=np.zeros(1, dtype=np.uint64))
         for r in range(ep_size):
             files[1 + r].attrs["global_expert_ids"] = np.arange(r * L, (r + 1) * L, dtype=np.int64)
         expert = re.compile(r"(decoder/layers/\d+/moe_layer/experts/)(\d+)(/.*)$")

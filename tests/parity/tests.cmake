@@ -26,3 +26,10 @@ foreach(cfg fairseq olmoe)
   set_tests_properties(parity.eval.${cfg} PROPERTIES ENVIRONMENT "OMP_NUM_THREADS=1;OPENBLAS_NUM_THREADS=1"
                        TIMEOUT 300 LABELS parity)
 endforeach()
+
+# tools/fairseq_import.py: a tiny checkpoint in fairseq's moe layout, converted for several ep,
+# evaluated by `switchyard eval`, torch_ref and a forward written from fairseq's conventions.
+add_test(NAME parity.fairseq_import
+         COMMAND ${SWITCHYARD_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/parity/test_fairseq_import.py $<TARGET_FILE:switchyard>)
+set_tests_properties(parity.fairseq_import PROPERTIES ENVIRONMENT "OMP_NUM_THREADS=1;OPENBLAS_NUM_THREADS=1"
+                     TIMEOUT 300 LABELS parity)
