@@ -7,6 +7,7 @@ int main(int argc, char** argv) {
   handlers.train = sy::train_command;
   handlers.eval = sy::eval_command;
   handlers.generate = sy::generate_command;
+  handlers.plan = sy::plan_command;
   handlers.ckpt = sy::ckpt_command;
   return sy::run_cli(argc, argv, handlers);
 }
