@@ -55,6 +55,11 @@ int train_command(const CliCommand& cmd) {
     std::printf("layout: %d ranks on %d node(s), ep %d (%d expert-DP replicas), %d thread(s) per rank\n",
                 grid.world_size(), grid.node_count(), grid.ep_size(), grid.dp_size(), cfg.parallel.threads);
     for (const std::string& line : grid.layout_lines()) std::printf("  %s\n", line.c_str());
+    if (const char* job = std::getenv("SLURM_JOB_ID")) {
+      const char* nodes = std::getenv("SLURM_JOB_NODELIST");
+      const char* restarts = std::getenv("SLURM_RESTART_COUNT");
+      std::printf("slurm: job %s, nodes %s, restart count %s\n", job, nodes ? nodes : "?", restarts ? restarts : "0");
+    }
     std::fflush(stdout);
   }
   install_preemption_handlers();
