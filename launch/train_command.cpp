@@ -40,6 +40,8 @@ int train_command(const CliCommand& cmd) {
   MpiRuntime mpi;
   try {
     validate_world(cfg, mpi.world_size());
+    if (cfg.parallel.a2a == A2aAlgo::hierarchical)
+      throw ConfigError("config error: parallel.a2a = hierarchical is not implemented yet; use flat");
   } catch (const ConfigError& e) {
     // Every rank finds the same; one says so.
     if (mpi.world_rank() == 0) std::fprintf(stderr, "switchyard: %s\n", e.what());
