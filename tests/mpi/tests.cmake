@@ -45,3 +45,10 @@ foreach(scenario invariance determinism kill stall preempt errors reshard)
   set_tests_properties(mpi.train.${scenario} PROPERTIES ENVIRONMENT "OPENBLAS_NUM_THREADS=1;OMP_NUM_THREADS=1"
                        TIMEOUT 300 LABELS mpi PROCESSORS 4)
 endforeach()
+
+# kill -9 of every rank while a checkpoint is being written: the previous one survives and the rerun resumes from it.
+add_test(NAME mpi.train.kill_during_save
+         COMMAND ${SWITCHYARD_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/mpi/kill_during_save.py ${SWITCHYARD_MPIRUN}
+                 $<TARGET_FILE:switchyard>)
+set_tests_properties(mpi.train.kill_during_save PROPERTIES ENVIRONMENT "OPENBLAS_NUM_THREADS=1;OMP_NUM_THREADS=1"
+                     TIMEOUT 300 LABELS mpi PROCESSORS 2)
