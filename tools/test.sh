@@ -8,5 +8,6 @@ bash tools/build.sh build
 if [[ ${SWITCHYARD_SKIP_SANITIZE:-0} != 1 ]]; then
   echo "== unit tests under AddressSanitizer + UndefinedBehaviorSanitizer =="
   bash tools/build.sh build-asan -DSWITCHYARD_SANITIZE=ON
-  (cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j2 --timeout 600 -L unit)
+  (cd build-asan && ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS="suppressions=$PWD/../tests/lsan.supp" \
+    ctest --output-on-failure -j2 --timeout 600 -L unit)
 fi
