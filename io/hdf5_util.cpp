@@ -1,6 +1,7 @@
 // io/hdf5_util.cpp — HDF5 error reporting, file opening and typed attribute access.
 #include "io/hdf5_util.h"
 
+#include <algorithm>
 #include <mutex>
 #include <sstream>
 #include <type_traits>
@@ -143,16 +144,20 @@ void write_attribute_array(hid_t obj, const char* name, const std::vector<T>& va
 }
 
 void write_string_attribute(hid_t obj, const char* name, std::string_view value, std::string_view where) {
-  // Variable-length UTF-8, so h5py returns a str and large texts need no fixed size.
+  // Fixed-length UTF-8 (NUL-padded), not variable-length: a vlen string lives in
+  // HDF5's global heap, and Debian's libhdf5 1.10 loops forever in H5HG_read on
+  // some damaged heaps (found by tests/unit/checkpoint_fuzz_test.cpp).  h5py
+  // returns these as bytes; readers here accept both kinds.
   std::string w = attr_where(where, name);
   Type type(SY_H5(H5Tcopy(H5T_C_S1), w));
-  SY_H5(H5Tset_size(type, H5T_VARIABLE), w);
+  SY_H5(H5Tset_size(type, std::max<size_t>(value.size(), 1)), w);  // HDF5 refuses size 0
+  SY_H5(H5Tset_strpad(type, H5T_STR_NULLPAD), w);
   SY_H5(H5Tset_cset(type, H5T_CSET_UTF8), w);
   Space space(SY_H5(H5Screate(H5S_SCALAR), w));
   Attribute attr(SY_H5(H5Acreate2(obj, name, type, space, H5P_DEFAULT, H5P_DEFAULT), w));
-  std::string copy(value);  // NUL-terminated
-  const char* p = copy.c_str();
-  SY_H5(H5Awrite(attr, type, &p), w);
+  std::string padded(value);
+  padded.resize(std::max<size_t>(value.size(), 1), '\0');
+  SY_H5(H5Awrite(attr, type, padded.data()), w);
 }
 
 H5T_class_t attribute_class(hid_t obj, const char* name, std::string_view where) {
