@@ -28,7 +28,12 @@ NETNS_FORWARD_ENV="SWITCHYARD_TEST_STALL SWITCHYARD_TEST_NODE_SIZE OPENBLAS_NUM_
 netns_hosts_up() {
   local mpirun_sh=$1
   NETNS_TAG=sy$(( $$ % 100000 ))          # interface names must stay under 16 characters
-  local octet=$(( 20 + $$ % 200 ))
+  # A /24 no other interface uses (another netns test may be running).
+  local octet try
+  for try in $(seq 0 199); do
+    octet=$(( 20 + ($$ + try) % 200 ))
+    ip -4 addr show | grep -q "inet 10\.213\.$octet\." || break
+  done
   NETNS_SUBNET=10.213.$octet
   NETNS_WORK=$(mktemp -d)
   NETNS_A=$NETNS_TAG-a NETNS_B=$NETNS_TAG-b

@@ -46,8 +46,9 @@ add_test(NAME mpi.train.netns
 set_tests_properties(mpi.train.netns PROPERTIES ENVIRONMENT "OPENBLAS_NUM_THREADS=1;OMP_NUM_THREADS=1"
                      TIMEOUT 300 LABELS "mpi;netns" PROCESSORS 4 SKIP_RETURN_CODE 77)
 
-# The trainer under real mpirun: world-size invariance, determinism, kill -9, stall, preemption + resume.
-foreach(scenario invariance determinism kill stall preempt errors reshard)
+# The trainer under real mpirun: world-size invariance, determinism, kill -9, stall, preemption + resume,
+# hierarchical = flat all-to-all (fake nodes).
+foreach(scenario invariance determinism kill stall preempt errors reshard hierarchical)
   add_test(NAME mpi.train.${scenario}
            COMMAND ${SWITCHYARD_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/mpi/train_tests.py ${SWITCHYARD_MPIRUN}
                    $<TARGET_FILE:switchyard> ${scenario})
