@@ -1,4 +1,4 @@
-// comm/hierarchical_a2a.cpp — splitting the EP group into nodes, and the three-stage (counts, within-node, across-node) all-to-all.
+// comm/hierarchical_a2a.cpp — the EP group split into nodes; the staged (counts, local, cross) all-to-all.
 #include "comm/hierarchical_a2a.h"
 
 #include <cstdio>

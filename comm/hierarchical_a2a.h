@@ -1,4 +1,4 @@
-// comm/hierarchical_a2a.h — A2aHierarchy and HierarchicalA2aTransport: the EP all-to-all as Tutel's 2D exchange (within each node, then one exchange across nodes), byte-identical to the flat one.
+// comm/hierarchical_a2a.h — HierarchicalA2aTransport: the EP all-to-all in Tutel's 2D scheme (A2aHierarchy: the node split).
 #pragma once
 #include <memory>
 #include <string>

@@ -72,7 +72,8 @@ int train_command(const CliCommand& cmd) {
       std::printf("a2a: %s\n", note.c_str());
       std::fflush(stdout);
     }
-    if (hierarchy) transport = std::make_unique<HierarchicalA2aTransport>(std::move(transport), std::move(hierarchy));
+    if (hierarchy)
+      transport = std::make_unique<HierarchicalA2aTransport>(std::move(transport), std::move(hierarchy));
   }
   install_preemption_handlers();
   CommEngine engine(grid, std::move(transport), cfg.parallel.stall_timeout_s);

@@ -1,4 +1,4 @@
-// tests/mpi/hier_a2a_test.cpp — the hierarchical (2D) EP all-to-all delivers exactly the flat one's bytes; when it falls back to flat, and why.
+// tests/mpi/hier_a2a_test.cpp — the 2D EP all-to-all delivers exactly the flat one's bytes; when it falls back, and why.
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -37,7 +37,7 @@ int64_t rows(Pattern p, int src, int dst, int round) {
     }
     case Pattern::all_zero: return 0;
     case Pattern::self_only: return src == dst ? 5 : 0;
-    case Pattern::one_hot: return dst == 3 ? 7 + src : 0;   // everyone sends only to the last member (other node for 0, 1)
+    case Pattern::one_hot: return dst == 3 ? 7 + src : 0;  // all to the last member (another node for 0, 1)
     case Pattern::skewed: return src == 1 ? 3 * dst + 1 : (dst == 0 ? 2 : 0);
     case Pattern::large: return 5000 + 37 * src + 11 * dst;  // 40 KB blocks
   }

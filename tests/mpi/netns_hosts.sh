@@ -1,4 +1,4 @@
-# tests/mpi/netns_hosts.sh — sourced by the netns tests: two "hosts" (network namespaces behind a bridge) and an mpirun that starts ranks on both over TCP.
+# tests/mpi/netns_hosts.sh — sourced: two "hosts" (network namespaces behind a bridge) and an mpirun across them.
 #
 #   . netns_hosts.sh
 #   netns_require_root                 # exit 77 (ctest: skipped) without root or iproute2

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# tests/mpi/netns_train.sh — `switchyard train` with 4 ranks on two "hosts" (network namespaces, TCP only): same losses as on one host, hierarchical = flat, a cut link ends every rank with code 5.
+# tests/mpi/netns_train.sh — `switchyard train` on two "hosts" (network namespaces): losses, hierarchical a2a, a cut link.
 #
 # Usage: netns_train.sh SWITCHYARD MPIRUN_SH PYTHON
 #   1. ep = 4 across hosts A (ranks 0, 1) and B (ranks 2, 3): per-step losses equal the
@@ -31,7 +31,9 @@ train=("$SY" train --config "$root/configs/tiny.ini" --model.vocab_size=32 --mod
        --moe.top_k=2 --moe.capacity_factor=0 --moe.shared_experts=1 --moe.aux_loss_scope=global
        --moe.router_noise=gumbel --train.seq_len=8 --train.micro_batch=2 --train.lr=3e-3 --train.warmup_steps=2
        --parallel.threads=1 --parallel.ep=4)
-losses() { "$PYTHON" -c 'import json,sys; print(" ".join(repr(json.loads(l)["loss"]) for l in open(sys.argv[1]) if l.strip()))' "$1"; }
+losses() {  # the per-step losses of a metrics file, exactly (repr), on one line
+  "$PYTHON" -c 'import json, sys; print(" ".join(repr(json.loads(l)["loss"]) for l in open(sys.argv[1]) if l.strip()))' "$1"
+}
 
 # --- 1 and 2: losses on one host vs two, flat vs hierarchical.
 bash "$MPIRUN_SH" -np 4 "${train[@]}" --train.steps=12 --log.metrics="$W/one_host.jsonl" >"$W/one_host.out" 2>&1 ||
@@ -81,22 +83,25 @@ else
   ip link set "$NETNS_LINK_B" down
   cut=$(date +%s.%N)
   echo "cut $NETNS_LINK_B (host B) at $cut, latest checkpoint $(cat "$ck/latest")"
-  for _ in $(seq $(( (stall + 20) * 10 ))); do [ -f "$W/exits" ] && [ "$(wc -l <"$W/exits")" -ge 4 ] && break; sleep 0.1; done
+  for _ in $(seq $(( (stall + 20) * 10 ))); do
+    [ -f "$W/exits" ] && [ "$(wc -l <"$W/exits")" -ge 4 ] && break
+    sleep 0.1
+  done
   # Let mpirun and host B's daemon reach each other again, so mpirun can wind the
   # job up: Open MPI's launcher itself waits for the cut-off daemon indefinitely
   # (with short oob_tcp keepalives it instead kills host A's ranks before they
   # can report).  The ranks above ended on their own, link still down.
   ip link set "$NETNS_LINK_B" up
   "$PYTHON" - "$W" "$cut" "$stall" <<'PY' || failed=1
-import re, sys
+import os, re, sys
 w, cut, stall = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
 bad = []
 exits = {}
-for line in open(f"{w}/exits") if __import__("os").path.exists(f"{w}/exits") else []:
+for line in open(f"{w}/exits") if os.path.exists(f"{w}/exits") else []:
     r, rc, t = line.split()
     exits[int(r)] = (int(rc), float(t) - cut)
 for r in range(4):
-    out = open(f"{w}/rank{r}.out").read() if __import__("os").path.exists(f"{w}/rank{r}.out") else ""
+    out = open(f"{w}/rank{r}.out").read() if os.path.exists(f"{w}/rank{r}.out") else ""
     if r not in exits:
         bad.append(f"rank {r} did not exit by itself within {stall + 20:.0f} s of the cut")
         print("FAIL: " + bad[-1])
@@ -105,7 +110,8 @@ for r in range(4):
     others = "0, 1" if r >= 2 else "2, 3"
     m = re.search(r"^switchyard: rank %d \(\S+\) exits with code 5: .*stall of (\S+ '[^']*' seq \d+ on group \w+).*"
                   r"unreachable ranks: %s$" % (r, others), out, re.M)
-    what = f"rank {r}: exit {rc} after {secs:.1f} s, " + (f"names {m.group(1)} and ranks {others}" if m else "no message naming the collective and ranks " + others)
+    named = f"names {m.group(1)} and ranks {others}" if m else f"no message naming the collective and ranks {others}"
+    what = f"rank {r}: exit {rc} after {secs:.1f} s, {named}"
     print(("ok:   " if rc == 5 and secs < stall + 6 and m else "FAIL: ") + what)
     report = re.search(r"^switchyard: stall: .*$", out, re.M)
     if report:
