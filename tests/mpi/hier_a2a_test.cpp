@@ -24,8 +24,8 @@ int world() {
   return w;
 }
 
-#define REQUIRE_FOUR_RANKS() \
-  if (world() != 4) GTEST_SKIP() << "written for 4 ranks (2 fake nodes of 2)"
+#define REQUIRE_RANKS(n) \
+  if (world() != (n)) GTEST_SKIP() << "written for " << (n) << " ranks"
 
 // Elements (int64) EP member `src` sends to member `dst` under each count pattern.
 enum class Pattern { random, all_zero, self_only, one_hot, skewed, large };
@@ -37,7 +37,7 @@ int64_t rows(Pattern p, int src, int dst, int round) {
     }
     case Pattern::all_zero: return 0;
     case Pattern::self_only: return src == dst ? 5 : 0;
-    case Pattern::one_hot: return dst == 3 ? 7 + src : 0;  // all to the last member (another node for 0, 1)
+    case Pattern::one_hot: return dst == world() - 1 ? 7 + src : 0;  // all to the last member
     case Pattern::skewed: return src == 1 ? 3 * dst + 1 : (dst == 0 ? 2 : 0);
     case Pattern::large: return 5000 + 37 * src + 11 * dst;  // 40 KB blocks
   }
@@ -77,15 +77,17 @@ void expect_flat_result(const ParallelGrid& grid, Pattern p, int round, const A2
 
 // Runs every pattern, several rounds of each all in flight at once, through a
 // hierarchical engine over `nodes` (node of each world rank).
-void run_patterns(const std::vector<int>& nodes, const std::vector<int>& want_member_of) {
-  ParallelGrid grid = ParallelGrid::create(4);
+void run_patterns(const std::vector<int>& nodes, int n_nodes, int per_node, const std::vector<int>& want_member_of) {
+  ParallelGrid grid = ParallelGrid::create(world());
   std::string note;
   auto h = A2aHierarchy::create(grid, &note, &nodes);
   ASSERT_NE(h, nullptr) << note;
-  EXPECT_EQ(h->nodes, 2);
-  EXPECT_EQ(h->per_node, 2);
+  EXPECT_EQ(h->nodes, n_nodes);
+  EXPECT_EQ(h->per_node, per_node);
   EXPECT_EQ(h->member_of, want_member_of);
-  EXPECT_NE(note.find("spans 2 nodes of 2 members"), std::string::npos) << note;
+  EXPECT_NE(note.find("spans " + std::to_string(n_nodes) + " nodes of " + std::to_string(per_node) + " members"),
+            std::string::npos)
+      << note;
   CommEngine engine(grid, std::make_unique<HierarchicalA2aTransport>(std::make_unique<MpiTransport>(), std::move(h)),
                     /*stall_timeout_s=*/30.0);
   const std::vector<Pattern> patterns = {Pattern::random,  Pattern::all_zero, Pattern::self_only,
@@ -105,23 +107,33 @@ void run_patterns(const std::vector<int>& nodes, const std::vector<int>& want_me
     if (k == 4) handles.push_back(engine.all_reduce_sum(Group::world, &world_sum, 1, "world sum"));
   }
   for (auto& hd : handles) hd.wait();
-  EXPECT_EQ(world_sum, 0 + 1 + 2 + 3);
+  EXPECT_EQ(world_sum, int64_t(world()) * (world() - 1) / 2);
   for (size_t k = 0; k < bufs.size(); ++k) expect_flat_result(grid, what[k].first, what[k].second, bufs[k]);
 }
 
 TEST(HierarchicalA2a, NodesAsContiguousBlocksLandInPlace) {
-  REQUIRE_FOUR_RANKS();
-  run_patterns({0, 0, 1, 1}, {0, 1, 2, 3});
+  if (world() == 6) {
+    run_patterns({0, 0, 0, 1, 1, 1}, 2, 3, {0, 1, 2, 3, 4, 5});
+    run_patterns({0, 0, 1, 1, 2, 2}, 3, 2, {0, 1, 2, 3, 4, 5});
+    return;
+  }
+  REQUIRE_RANKS(4);
+  run_patterns({0, 0, 1, 1}, 2, 2, {0, 1, 2, 3});
 }
 
 TEST(HierarchicalA2a, InterleavedNodesAreReorderedToMemberOrder) {
-  REQUIRE_FOUR_RANKS();
+  if (world() == 6) {
+    run_patterns({0, 1, 2, 0, 1, 2}, 3, 2, {0, 3, 1, 4, 2, 5});
+    run_patterns({5, 5, 4, 4, 5, 4}, 2, 3, {0, 1, 4, 2, 3, 5});
+    return;
+  }
+  REQUIRE_RANKS(4);
   // Node 7 = {0, 2}, node 3 = {1, 3}: node numbers are arbitrary, order is by lowest member.
-  run_patterns({7, 3, 7, 3}, {0, 2, 1, 3});
+  run_patterns({7, 3, 7, 3}, 2, 2, {0, 2, 1, 3});
 }
 
 TEST(HierarchicalA2a, TestHookGroupsWorldRanksIntoFakeNodes) {
-  REQUIRE_FOUR_RANKS();
+  REQUIRE_RANKS(4);
   ParallelGrid grid = ParallelGrid::create(4);
   setenv("SWITCHYARD_TEST_NODE_SIZE", "2", 1);
   std::string note;
@@ -141,7 +153,7 @@ TEST(HierarchicalA2a, TestHookGroupsWorldRanksIntoFakeNodes) {
 }
 
 TEST(HierarchicalA2a, FallsBackToFlatAndSaysWhy) {
-  REQUIRE_FOUR_RANKS();
+  REQUIRE_RANKS(4);
   struct Case {
     int ep;
     std::vector<int> nodes;
