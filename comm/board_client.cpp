@@ -132,6 +132,7 @@ BoardClient::Claim BoardClient::claim(int64_t seq, double timeout_s) {
     poll(&p, 1, 100);
     std::vector<std::string> lines;
     const auto status = socket_.read_lines(lines);
+    if (!lines.empty()) last_heard_ = Clock::now();
     for (size_t i = 0; i < lines.size(); ++i) {
       std::string rest = lines[i];
       const std::string cmd = take_word(rest);
@@ -141,6 +142,7 @@ BoardClient::Claim BoardClient::claim(int64_t seq, double timeout_s) {
         s.entered = std::stoll(take_word(rest));
         s.pending = std::stoll(take_word(rest));
         s.connected = take_word(rest) == "1";
+        s.silent_s = std::stoll(take_word(rest)) / 1e3;
         s.host = take_word(rest);
         s.entered_label = rest;
         c.table.push_back(std::move(s));
@@ -159,9 +161,12 @@ BoardClient::Claim BoardClient::claim(int64_t seq, double timeout_s) {
       c.fatal_line = read_notices().value_or(exit_line("the status board closed the connection"));
       return c;
     }
+    if (silent_s() > kUnreachableAfterS) break;
   }
-  return c;  // no answer: denied, the caller reports on its own
+  return c;  // no answer: the caller reports on its own
 }
+
+double BoardClient::silent_s() const { return seconds_since(last_heard_); }
 
 void BoardClient::send_abort(const std::string& reason) {
   socket_.queue("abort " + reason);

@@ -37,12 +37,16 @@ class BoardClient {
   std::optional<std::string> service();
 
   struct Claim {
-    enum Result { granted, denied, fatal } result = denied;
+    // no_answer: the board stayed silent (unreachable, e.g. a cut link).
+    enum Result { granted, denied, fatal, no_answer } result = no_answer;
     std::vector<RankState> table;  // when granted
     std::string fatal_line;        // when fatal
   };
   // Asks to be the one rank that reports a stall of op `seq` (sends the latest progress first).
+  // Gives up early (no_answer) once the board has been silent for kUnreachableAfterS.
   Claim claim(int64_t seq, double timeout_s);
+  // Seconds since anything arrived from the board (it pings every kBoardHeartbeatS).
+  double silent_s() const;
   void send_abort(const std::string& reason);
   // Waits for the board's notice (e.g. the abort we asked for, echoed back).
   std::optional<std::string> wait_for_notice(double timeout_s);

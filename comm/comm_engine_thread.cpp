@@ -253,7 +253,22 @@ void CommEngine::fail(PendingOp& p, const std::exception& e) {
 void CommEngine::stall(PendingOp& p) {
   const StalledOp op{p.op.kind, p.label, p.seq, p.group, p.bytes, ms_between(p.posted, Clock::now()) / 1e3};
   const std::string me = "rank " + std::to_string(grid_.world_rank()) + " (" + grid_.hostname() + ")";
-  const BoardClient::Claim claim = board_->claim(p.seq, 5.0);
+  // A board silent for several heartbeats is cut off from this rank: asking it is pointless.
+  BoardClient::Claim claim;
+  if (board_->silent_s() <= kUnreachableAfterS) claim = board_->claim(p.seq, 5.0);
+  if (claim.result == BoardClient::Claim::no_answer) {
+    const std::vector<int>& members = grid_.members(p.group);
+    std::vector<std::string> hosts;
+    std::vector<int> nodes;
+    for (int r : members) {
+      hosts.push_back(grid_.host_of(r));
+      nodes.push_back(grid_.node_of(r));
+    }
+    const StallReport report = make_isolated_stall_report(op, members, hosts, nodes, grid_.node_index(),
+                                                          "rank 0 (" + grid_.host_of(0) + ")", board_->silent_s(), me);
+    std::fprintf(stderr, "%s\n", report.line.c_str());
+    die("switchyard: " + me + " exits with code 5: " + report.summary);
+  }
   if (claim.result == BoardClient::Claim::fatal) die(claim.fatal_line);
   if (claim.result == BoardClient::Claim::denied) {
     // Another rank reports this stall (or an earlier one); its abort follows.

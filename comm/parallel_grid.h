@@ -37,6 +37,7 @@ class ParallelGrid {
   int ranks_on_this_node() const { return node_.size(); }
   int node_count() const { return static_cast<int>(node_hosts_.size()); }
   int node_index() const { return node_of_rank_[world_rank()]; }
+  int node_of(int world_rank) const { return node_of_rank_.at(world_rank); }
   const std::string& hostname() const { return hosts_[world_rank()]; }
   // Host name of any world rank (gathered at creation; used in failure reports).
   const std::string& host_of(int world_rank) const { return hosts_.at(world_rank); }

@@ -43,9 +43,48 @@ StallReport make_stall_report(const StalledOp& op, const std::vector<int>& membe
     line << "none (every member posted it; not complete on: " << (n_incomplete ? incomplete.str() : "?") << ")";
     report.summary = "every member posted it";
   }
+  std::ostringstream unreachable;
+  std::string unreachable_ranks;
+  for (int r : members)
+    for (const auto& row : table)
+      if (row.rank == r && row.connected && row.silent_s > kUnreachableAfterS) {
+        unreachable << (unreachable_ranks.empty() ? "" : ", ") << r << " (" << row.host << ", " << std::fixed
+                    << std::setprecision(1) << row.silent_s << " s)";
+        unreachable_ranks += (unreachable_ranks.empty() ? "" : ", ") + std::to_string(r);
+      }
+  if (!unreachable_ranks.empty()) {
+    line << "; unreachable (silent on the status board): " << unreachable.str();
+    report.summary += "; unreachable ranks: " + unreachable_ranks;
+  }
   line << "; reported by " << reporter;
   report.line = line.str();
   report.summary = reporter + " reported a stall of " + what + "; " + report.summary;
+  return report;
+}
+
+StallReport make_isolated_stall_report(const StalledOp& op, const std::vector<int>& members,
+                                       const std::vector<std::string>& hosts, const std::vector<int>& nodes,
+                                       int my_node,
+                                       const std::string& board, double board_silent_s, const std::string& reporter) {
+  std::ostringstream others;
+  std::string ranks;
+  for (size_t k = 0; k < members.size(); ++k) {
+    if (nodes[k] == my_node) continue;
+    others << (ranks.empty() ? "" : ", ") << members[k] << " (" << hosts[k] << ")";
+    ranks += (ranks.empty() ? "" : ", ") + std::to_string(members[k]);
+  }
+  const std::string what = describe_op(op.kind, op.label, op.seq, op.group);
+  std::ostringstream line;
+  line << std::fixed << std::setprecision(1) << "switchyard: stall: " << what << " (" << op.bytes
+       << " bytes) not complete after " << op.waited_s << " s; the status board on " << board
+       << " is unreachable (silent for " << board_silent_s << " s); unreachable ranks: ";
+  if (ranks.empty()) line << "none known (every member of the group is on this node)";
+  else line << others.str() << " (the members on other nodes)";
+  line << "; reported by " << reporter;
+  StallReport report;
+  report.line = line.str();
+  report.summary = reporter + " reported a stall of " + what + "; the status board on " + board +
+                   " is unreachable; unreachable ranks: " + (ranks.empty() ? "none known" : ranks);
   return report;
 }
 

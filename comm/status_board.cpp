@@ -163,10 +163,15 @@ void StatusBoard::handle(Client& c, const std::string& line) {
       return;
     }
     claimed_ = true;
+    const auto now = Clock::now();
     for (const RankState& s : table_) {
+      int64_t silent_ms = 0;
+      for (const auto& other : clients_)
+        if (other->rank == s.rank && other->socket.valid())
+          silent_ms = static_cast<int64_t>(seconds_between(other->last_heard, now) * 1e3);
       std::ostringstream os;
       os << "row " << s.rank << " " << s.entered << " " << s.pending << " " << (s.connected ? 1 : 0) << " "
-         << (s.host.empty() ? "?" : s.host) << " " << s.entered_label;
+         << silent_ms << " " << (s.host.empty() ? "?" : s.host) << " " << s.entered_label;
       c.socket.queue(os.str());
     }
     c.socket.queue("endtable");

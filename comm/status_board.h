@@ -23,11 +23,14 @@ namespace sy {
 // It never touches MPI.  Text lines, one message each:
 //   client → board: hello TOKEN RANK HOST | state ENTERED PENDING LABEL | ping | claim SEQ |
 //                   abort TEXT | leaving TEXT | bye
-//   board → client: welcome | ping | row RANK ENTERED PENDING CONNECTED HOST LABEL | endtable |
+//   board → client: welcome | ping | row RANK ENTERED PENDING CONNECTED SILENT_MS HOST LABEL | endtable |
 //                   denied | abort FROM TEXT | lost RANK HOST REASON | left RANK HOST TEXT
 
 // Heartbeats both ways; a side silent for the silence limit is lost.
 constexpr double kBoardHeartbeatS = 1.0;
+// A side silent for this long (three missed heartbeats) is named unreachable in
+// stall reports: a cut link stalls collectives long before the silence limit.
+constexpr double kUnreachableAfterS = 3 * kBoardHeartbeatS;
 
 // What the board knows about one rank.
 struct RankState {
@@ -37,6 +40,7 @@ struct RankState {
   std::string entered_label;  // its label
   int64_t pending = 1;        // lowest sequence number not yet complete on the rank
   bool connected = false;
+  double silent_s = 0;        // seconds since the board last heard from it (when the table was sent)
 };
 
 // Where the board listens: sent from rank 0 to all ranks over MPI at start-up.

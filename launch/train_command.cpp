@@ -6,6 +6,7 @@
 
 #include "comm/comm_engine.h"
 #include "comm/fault_injecting_transport.h"
+#include "comm/hierarchical_a2a.h"
 #include "comm/mpi_runtime.h"
 #include "comm/mpi_transport.h"
 #include "comm/parallel_grid.h"
@@ -40,8 +41,6 @@ int train_command(const CliCommand& cmd) {
   MpiRuntime mpi;
   try {
     validate_world(cfg, mpi.world_size());
-    if (cfg.parallel.a2a == A2aAlgo::hierarchical)
-      throw ConfigError("config error: parallel.a2a = hierarchical is not implemented yet; use flat");
   } catch (const ConfigError& e) {
     // Every rank finds the same; one says so.
     if (mpi.world_rank() == 0) std::fprintf(stderr, "switchyard: %s\n", e.what());
@@ -64,8 +63,20 @@ int train_command(const CliCommand& cmd) {
     }
     std::fflush(stdout);
   }
+  // Collective over the world (it splits the EP group by node), so before the engine.
+  std::unique_ptr<Transport> transport = make_transport(grid.world_rank());
+  if (cfg.parallel.a2a == A2aAlgo::hierarchical) {
+    std::string note;
+    std::unique_ptr<A2aHierarchy> hierarchy = A2aHierarchy::create(grid, &note);
+    if (lead) {
+      std::printf("a2a: %s\n", note.c_str());
+      std::fflush(stdout);
+    }
+    if (hierarchy)
+      transport = std::make_unique<HierarchicalA2aTransport>(std::move(transport), std::move(hierarchy));
+  }
   install_preemption_handlers();
-  CommEngine engine(grid, make_transport(grid.world_rank()), cfg.parallel.stall_timeout_s);
+  CommEngine engine(grid, std::move(transport), cfg.parallel.stall_timeout_s);
 
   // Start-up errors (config, data, checkpoint) usually strike every rank alike.
   // The ranks agree on the outcome before anyone stops, so all exit with the

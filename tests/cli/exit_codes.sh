@@ -41,7 +41,7 @@ expect 2 "moe.top_k" -- "$sy" train --config "$tiny" --moe.top_k=9
 expect 2 "model.n_heads" -- "$sy" train --config "$tiny" --model.n_heads=5
 expect 2 "model.moe_layers" -- "$sy" train --config "$tiny" --model.moe_layers=7
 expect 2 "parallel.ep" -- "$sy" train --config "$tiny" --parallel.ep=3
-expect 2 "parallel.a2a = hierarchical" -- "$sy" train --config "$tiny" --parallel.a2a=hierarchical
+expect 2 "SWITCHYARD_TEST_NODE_SIZE" -- env SWITCHYARD_TEST_NODE_SIZE=two "$sy" train --config "$tiny" --parallel.a2a=hierarchical
 expect 2 "no_such.ini" -- "$sy" train --config "$tmp/no_such.ini"
 expect 2 "usage|unknown|--bogus" -- "$sy" train --config "$tiny" --bogus
 

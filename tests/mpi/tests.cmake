@@ -16,6 +16,8 @@ endfunction()
 
 switchyard_mpi_test(grid_test 1 2 3 4)
 switchyard_mpi_test(engine_test 1 2 3 4)
+# The 2D all-to-all: 4 ranks as 2 fake nodes of 2, 6 as 2 x 3 and 3 x 2 (node assignment given by the test).
+switchyard_mpi_test(hier_a2a_test 4 6)
 
 # Fault tests: a small collective loop (fault_main) under mpirun, judged from the
 # combined output and exit code by fault_tests.py.
@@ -37,8 +39,16 @@ add_test(NAME mpi.faults.netns
 set_tests_properties(mpi.faults.netns PROPERTIES ENVIRONMENT "OPENBLAS_NUM_THREADS=1;OMP_NUM_THREADS=1"
                      TIMEOUT 300 LABELS "mpi;netns" PROCESSORS 4 SKIP_RETURN_CODE 77)
 
-# The trainer under real mpirun: world-size invariance, determinism, kill -9, stall, preemption + resume.
-foreach(scenario invariance determinism kill stall preempt errors reshard)
+# The trainer on two "hosts": losses equal one host's, hierarchical = flat, a cut link ends every rank with code 5.
+add_test(NAME mpi.train.netns
+         COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/mpi/netns_train.sh $<TARGET_FILE:switchyard> ${SWITCHYARD_MPIRUN}
+                 ${SWITCHYARD_PYTHON})
+set_tests_properties(mpi.train.netns PROPERTIES ENVIRONMENT "OPENBLAS_NUM_THREADS=1;OMP_NUM_THREADS=1"
+                     TIMEOUT 300 LABELS "mpi;netns" PROCESSORS 4 SKIP_RETURN_CODE 77)
+
+# The trainer under real mpirun: world-size invariance, determinism, kill -9, stall, preemption + resume,
+# hierarchical = flat all-to-all (fake nodes).
+foreach(scenario invariance determinism kill stall preempt errors reshard hierarchical)
   add_test(NAME mpi.train.${scenario}
            COMMAND ${SWITCHYARD_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/mpi/train_tests.py ${SWITCHYARD_MPIRUN}
                    $<TARGET_FILE:switchyard> ${scenario})

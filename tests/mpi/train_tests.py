@@ -41,7 +41,11 @@ def command(world, ep, extra):
 
 
 def run(world, ep, extra, timeout=120, env=None):
-    p = subprocess.run(command(world, ep, extra), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    # Variables given in `env` reach every rank (mpirun -x).
+    cmd = command(world, ep, extra)
+    for k in env or {}:
+        cmd[4:4] = ["-x", k]
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                        timeout=timeout, env={**os.environ, **(env or {})})
     return p.returncode, p.stdout
 
@@ -227,9 +231,34 @@ def scenario_errors():
               f"{' '.join(extra)}: exit {p.returncode} (want {code}), messages {lines}")
 
 
+def scenario_hierarchical():
+    """parallel.a2a = hierarchical on one host, 4 ranks as 2 fake nodes (SWITCHYARD_TEST_NODE_SIZE=2): losses equal
+    the flat run's bitwise, with 1 and 3 chunks; where it cannot apply it falls back to flat and says why."""
+    hook = {"SWITCHYARD_TEST_NODE_SIZE": "2"}
+    with tempfile.TemporaryDirectory() as tmp:
+        for chunks in (1, 3):
+            got = {}
+            for algo in ("flat", "hierarchical"):
+                m = f"{tmp}/{algo}{chunks}.jsonl"
+                rc, out = run(4, 4, ["--train.steps=8", f"--parallel.a2a={algo}", f"--parallel.a2a_chunks={chunks}",
+                                     f"--log.metrics={m}"], env=hook)
+                check(rc == 0, f"a2a = {algo}, chunks = {chunks} trains (exit {rc})")
+                if algo == "hierarchical":
+                    check("a2a: parallel.a2a = hierarchical: each EP group spans 2 nodes of 2 members" in out,
+                          "rank 0 says the 2D all-to-all is in use")
+                got[algo] = [x["loss"] for x in metrics(m)] if rc == 0 else []
+            check(len(got["flat"]) == 8 and got["flat"] == got["hierarchical"],
+                  f"chunks = {chunks}: 8 losses identical, flat vs hierarchical")
+        # ep = 2 with 2-rank fake nodes: each EP group lies within one node.
+        rc, out = run(4, 2, ["--train.steps=2", "--parallel.a2a=hierarchical"], env=hook)
+        check(rc == 0 and out.count("a2a: parallel.a2a = hierarchical falls back to the flat all-to-all: "
+                                    "the EP group lies within one node") == 1,
+              f"ep = 2 within fake nodes of 2: falls back to flat, said once (exit {rc})")
+
+
 SCENARIOS = {f.__name__[len("scenario_"):]: f for f in
              [scenario_invariance, scenario_determinism, scenario_kill, scenario_stall, scenario_preempt,
-              scenario_errors, scenario_reshard]}
+              scenario_errors, scenario_reshard, scenario_hierarchical]}
 
 if __name__ == "__main__":
     SCENARIOS[SCENARIO]()

@@ -57,5 +57,41 @@ TEST(StallReport, ARankThatPostedNothingYet) {
   EXPECT_NE(r.line.find("ranks not arrived: 1 (node0, last at seq 0); reported"), std::string::npos) << r.line;
 }
 
+TEST(StallReport, NamesMembersSilentOnTheBoardAsUnreachable) {
+  // A cut link: ranks 2 and 3 posted the op, then the board stopped hearing from them.
+  const StalledOp op{OpKind::all_to_all_v, "moe.dispatch layer 0", 57, Group::ep, 96, 4.04};
+  std::vector<RankState> table = {row(0, 57, "moe.dispatch layer 0", 57), row(1, 57, "moe.dispatch layer 0", 57),
+                                  row(2, 57, "moe.dispatch layer 0", 57), row(3, 56, "moe.counts", 56)};
+  table[1].silent_s = 0.4;  // a normal gap between heartbeats
+  table[2].silent_s = 4.12;
+  table[3].silent_s = 4.5;
+  const StallReport r = make_stall_report(op, {0, 1, 2, 3}, table, "rank 0 (node0)");
+  EXPECT_EQ(r.line,
+            "switchyard: stall: all_to_all_v 'moe.dispatch layer 0' seq 57 on group ep (96 bytes) not complete after "
+            "4.0 s; ranks not arrived: 3 (node1, last at seq 56 'moe.counts'); unreachable (silent on the status "
+            "board): 2 (node1, 4.1 s), 3 (node1, 4.5 s); reported by rank 0 (node0)");
+  EXPECT_EQ(r.summary,
+            "rank 0 (node0) reported a stall of all_to_all_v 'moe.dispatch layer 0' seq 57 on group ep; ranks not "
+            "arrived: 3; unreachable ranks: 2, 3");
+}
+
+TEST(StallReport, ARankCutOffFromTheBoardNamesTheMembersOnOtherHosts) {
+  const StalledOp op{OpKind::all_to_all_v, "moe.combine layer 1", 60, Group::ep, 128, 4.0};
+  const StallReport r = make_isolated_stall_report(op, {0, 1, 2, 3}, {"hostA", "hostA", "hostB", "hostB"}, {0, 0, 1, 1}, 1,
+                                                   "rank 0 (hostA)", 4.26, "rank 3 (hostB)");
+  EXPECT_EQ(r.line,
+            "switchyard: stall: all_to_all_v 'moe.combine layer 1' seq 60 on group ep (128 bytes) not complete after "
+            "4.0 s; the status board on rank 0 (hostA) is unreachable (silent for 4.3 s); unreachable ranks: 0 "
+            "(hostA), 1 (hostA) (the members on other nodes); reported by rank 3 (hostB)");
+  EXPECT_EQ(r.summary,
+            "rank 3 (hostB) reported a stall of all_to_all_v 'moe.combine layer 1' seq 60 on group ep; the status "
+            "board on rank 0 (hostA) is unreachable; unreachable ranks: 0, 1");
+  const StallReport local = make_isolated_stall_report(op, {2, 3}, {"vm", "vm"}, {1, 1}, 1, "rank 0 (vm)", 5,
+                                                       "rank 3 (hostB)");
+  EXPECT_NE(local.line.find("unreachable ranks: none known (every member of the group is on this node)"),
+            std::string::npos)
+      << local.line;
+}
+
 }  // namespace
 }  // namespace sy
