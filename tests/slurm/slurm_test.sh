@@ -174,6 +174,7 @@ say "cluster up: node $host idle (slurmctld port $port_ctld, slurmd port $port_d
 # A small model, dropless and global aux scope as in tests/mpi/train_tests.py;
 # 2 ranks, ep 2, one thread each. A step takes a few ms: job 2's signal, sent
 # once 50 steps are logged, must reach the ranks long before step 2000.
+# shellcheck disable=SC2054  # moe_layers=0,1 is one argument
 model=(--model.vocab_size=32 --model.d_model=64 --model.n_layers=2 --model.n_heads=2 --model.d_ff=128
        --model.max_seq_len=64 --model.moe_layers=0,1 --moe.num_experts=4 --moe.top_k=2 --moe.capacity_factor=0
        --moe.shared_experts=1 --moe.aux_loss_scope=global --moe.router_noise=gumbel --train.seq_len=64
@@ -188,6 +189,8 @@ submit() {  # submit SECONDS OUT RUN_DIR SCRIPT ARGS...: sbatch --wait, at most 
     --nodes=1 --ntasks-per-node=2 --cpus-per-task=1 "$@")
 }
 job_field() { sl scontrol show job "$1" 2>/dev/null | grep -oE "(^| )$2=[^ ]*" | head -1 | cut -d= -f2; }
+# logged METRICS N: N steps are logged — the ranks are past start-up, their signal handlers in place.
+logged() { [[ -f $1 && $(wc -l <"$1") -ge $2 ]]; }
 steps_once() {  # steps_once METRICS N: the metrics file holds steps 1..N, each once
   "$python" - "$@" <<'PY'
 import json, sys
@@ -216,7 +219,7 @@ check "job 1: switchyard ckpt verify OK" grep -q '^verify: OK' "$tmp/verify1.out
 
 # The same run uninterrupted, outside Slurm: the losses job 2 must reproduce.
 steps=2000
-long=("${model[@]}" --train.steps=$steps --log.every=1 --log.metrics="$tmp/straight.jsonl")
+long=("${model[@]}" --train.steps="$steps" --log.every=1 --log.metrics="$tmp/straight.jsonl")
 say "reference: $steps steps under plain mpirun"
 timeout "$(cap 90)" bash "$root/tests/mpi/mpirun.sh" -np 2 "$sy" train --config "$root/configs/tiny.ini" "${long[@]}" \
   >"$tmp/straight.out" 2>&1
@@ -228,13 +231,9 @@ say "job 2: slurm/train.sbatch, 2 ranks, $steps steps, SIGUSR1 mid-run"
 submit 150 "$tmp/job2.out" "$tmp/run2" slurm/train.sbatch configs/tiny.ini "${model[@]}" \
   --train.steps=$steps --log.every=1 >"$tmp/job2.id" &
 waiter=$!
-job_id_known() { [[ -s $tmp/job2.id ]]; }
-wait_for 30 "job 2 to be submitted" job_id_known
+wait_for 30 "job 2 to be submitted" test -s "$tmp/job2.id"
 job2=$(head -1 "$tmp/job2.id")
-progress() {  # the ranks have trained a few steps: their signal handlers are in place
-  [[ -f $tmp/run2/metrics.jsonl && $(wc -l <"$tmp/run2/metrics.jsonl") -ge 50 ]]
-}
-wait_for 60 "job 2 to train 50 steps" progress
+wait_for 60 "job 2 to train 50 steps" logged "$tmp/run2/metrics.jsonl" 50
 say "job 2: SIGUSR1 to the batch shell after $(wc -l <"$tmp/run2/metrics.jsonl" 2>/dev/null) logged steps"
 sl scancel --batch --signal=USR1 "$job2"
 check "job 2: scancel --batch --signal=USR1 accepted" test $? -eq 0
@@ -273,15 +272,13 @@ say "job 3: slurm/train.sbatch, plain scancel mid-run"
 submit 90 "$tmp/job3.out" "$tmp/run3" slurm/train.sbatch configs/tiny.ini "${model[@]}" \
   --train.steps=1000000 --log.every=1 >"$tmp/job3.id" &
 waiter=$!
-job_id_known() { [[ -s $tmp/job3.id ]]; }
-wait_for 30 "job 3 to be submitted" job_id_known
+wait_for 30 "job 3 to be submitted" test -s "$tmp/job3.id"
 job3=$(head -1 "$tmp/job3.id")
-progress() { [[ -f $tmp/run3/metrics.jsonl && $(wc -l <"$tmp/run3/metrics.jsonl") -ge 50 ]]; }
-wait_for 60 "job 3 to train 50 steps" progress
+wait_for 60 "job 3 to train 50 steps" logged "$tmp/run3/metrics.jsonl" 50
 sl scancel "$job3"
 wait "$waiter"
-job3_over() { [[ $(job_field "$job3" JobState) != COMPLETING ]]; }
-wait_for 60 "job 3 to finish completing" job3_over
+job_over() { [[ $(job_field "$1" JobState) != COMPLETING ]]; }
+wait_for 60 "job 3 to finish completing" job_over "$job3"
 state3="$(job_field "$job3" JobState) $(job_field "$job3" Restarts)"
 check "job 3: JobState=CANCELLED Restarts=0 (got $state3)" test "$state3" = "CANCELLED 0"
 check "job 3: the batch shell passed SIGTERM on" grep -q "train.sbatch: .* SIGTERM: asking the ranks" "$tmp/job3.out"
