@@ -37,6 +37,9 @@ std::unique_ptr<Transport> make_transport(int world_rank) {
 }  // namespace
 
 int train_command(const CliCommand& cmd) {
+  // First thing: a preemption signal (Slurm's warning) that arrives while MPI
+  // starts must be recorded for the first step boundary, not kill the rank.
+  install_preemption_handlers();
   Config cfg = cmd.config;
   MpiRuntime mpi;
   try {
@@ -75,7 +78,6 @@ int train_command(const CliCommand& cmd) {
     if (hierarchy)
       transport = std::make_unique<HierarchicalA2aTransport>(std::move(transport), std::move(hierarchy));
   }
-  install_preemption_handlers();
   CommEngine engine(grid, std::move(transport), cfg.parallel.stall_timeout_s);
 
   // Start-up errors (config, data, checkpoint) usually strike every rank alike.
