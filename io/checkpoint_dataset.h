@@ -1,5 +1,5 @@
 // io/checkpoint_dataset.h — one tensor on disk: a float32 dataset carrying the xxh64
-// checksum of its bytes, written and read in cache-sized blocks.
+// checksum of its bytes, written and read in large blocks.
 #pragma once
 #include <hdf5.h>
 
@@ -12,8 +12,8 @@ namespace sy {
 // Creates `path` in `file` as float32 little-endian with `shape` (a scalar
 // dataspace for shape {}), using the link- and dataset-creation lists given
 // (intermediate groups, contiguous layout), writes `data` and sets the uint64
-// attribute `checksum`.  Data goes out in blocks of whole rows of about 1 MiB,
-// each hashed just before it is written, so it is read from DRAM once.
+// attribute `checksum`.  Data goes out in blocks of whole rows of about
+// checkpoint_block_bytes(), each hashed just before it is written.
 void write_checked_dataset(hid_t file, const std::string& path, const Shape& shape, const float* data, hid_t lcpl,
                            hid_t dcpl, const std::string& file_where);
 
@@ -21,6 +21,11 @@ void write_checked_dataset(hid_t file, const std::string& path, const Shape& sha
 // `shape`, then checks its checksum.  DataError "<file>: dataset <path>: <why>".
 void read_checked_dataset(hid_t file, const std::string& path, const Shape& shape, float* data,
                           const std::string& file_where);
+
+// Bytes per HDF5 read or write call (64 MiB; whole rows, at least one).  Tests
+// lower it to exercise the multi-block path on small tensors.
+int64_t checkpoint_block_bytes();
+void set_checkpoint_block_bytes(int64_t bytes);
 
 // The stored shape of dataset `path`.
 Shape stored_shape(hid_t file, const std::string& path, const std::string& file_where);

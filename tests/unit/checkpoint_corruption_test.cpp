@@ -59,8 +59,9 @@ TEST_F(CorruptCheckpoint, FlippedByteInDenseDataFailsTheChecksum) {
 }
 
 TEST(CorruptLargeDataset, FlippedByteInALaterBlockFailsTheChecksum) {
+  test::ScopedBlockBytes small_blocks(1 << 20);
   TempDir tmp;
-  std::vector<float> data(1 << 20, 0.25f), got(data.size());  // 4 MiB: four blocks
+  std::vector<float> data(1 << 20, 0.25f), got(data.size());  // 4 MiB: four 1 MiB blocks
   CheckpointMeta meta = test::make_meta(1, 1, 1);
   meta.experts_per_file = 0;
   CheckpointTensors t;

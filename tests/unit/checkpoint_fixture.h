@@ -13,12 +13,26 @@
 #include <vector>
 
 #include "io/checkpoint_commit.h"
+#include "io/checkpoint_dataset.h"
 #include "io/checkpoint_reader.h"
 #include "io/checkpoint_writer.h"
 #include "runtime/error.h"
 #include "runtime/rng.h"
 
 namespace sy::test {
+
+// Lowers the checkpoint I/O block size for one test, so small tensors take the
+// multi-block path; restores it afterwards.
+class ScopedBlockBytes {
+ public:
+  explicit ScopedBlockBytes(int64_t bytes) : saved_(checkpoint_block_bytes()) { set_checkpoint_block_bytes(bytes); }
+  ~ScopedBlockBytes() { set_checkpoint_block_bytes(saved_); }
+  ScopedBlockBytes(const ScopedBlockBytes&) = delete;
+  ScopedBlockBytes& operator=(const ScopedBlockBytes&) = delete;
+
+ private:
+  int64_t saved_;
+};
 
 // A fresh directory under /tmp, removed with everything in it.
 class TempDir {

@@ -132,6 +132,7 @@ TEST(CheckpointRoundTrip, LargeConfigText) {
 
 TEST(CheckpointRoundTrip, TensorsLargerThanOneBlock) {
   // Written and read in ~1 MiB blocks of rows: odd row sizes, 1-D, rows > 1 MiB.
+  test::ScopedBlockBytes small_blocks(1 << 20);
   TempDir tmp;
   std::vector<Shape> shapes = {{1000, 300}, {300001}, {2, 300000}, {3, 5, 70001}};
   std::vector<std::vector<float>> data(shapes.size()), got(shapes.size());
