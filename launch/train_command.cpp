@@ -13,6 +13,7 @@
 #include "launch/config_schema.h"
 #include "launch/signals.h"
 #include "launch/trainer.h"
+#include "runtime/device.h"
 
 namespace sy {
 
@@ -40,6 +41,7 @@ int train_command(const CliCommand& cmd) {
   MpiRuntime mpi;
   try {
     validate_world(cfg, mpi.world_size());
+    require_usable_device(cfg.train.device);
     if (cfg.parallel.a2a == A2aAlgo::hierarchical)
       throw ConfigError("config error: parallel.a2a = hierarchical is not implemented yet; use flat");
   } catch (const ConfigError& e) {
