@@ -46,6 +46,12 @@ if(SWITCHYARD_HAVE_CUDA)
     set(CMAKE_CUDA_ARCHITECTURES 80 90)
   endif()
   enable_language(CUDA)
+  # CMake 3.25 does not know nvcc's C++20 flag (newer CMake does); without it, CUDA
+  # sources, which take the CXX_STANDARD 20 of their target, fail to generate.
+  if(NOT CMAKE_CUDA20_STANDARD_COMPILE_OPTION)
+    set(CMAKE_CUDA20_STANDARD_COMPILE_OPTION "-std=c++20")
+    set(CMAKE_CUDA20_EXTENSION_COMPILE_OPTION "-std=c++20")
+  endif()
   set(CMAKE_CUDA_STANDARD 20)
   set(CMAKE_CUDA_STANDARD_REQUIRED ON)
   message(STATUS "switchyard: CUDA backend built (nvcc ${CMAKE_CUDA_COMPILER_VERSION}, architectures "
