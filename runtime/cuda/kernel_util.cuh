@@ -78,3 +78,11 @@ __device__ A block_sum(A v) {
 __device__ inline float block_max(float v) { return block_reduce(v, Max{}, -INFINITY); }
 
 }  // namespace sy::kernels
+
+namespace sy::kernels {
+
+// Scatter-add into storage: float atomics, or bf16 atomics (native on sm_80 and newer).
+__device__ __forceinline__ void atomic_add(float* p, float v) { atomicAdd(p, v); }
+__device__ __forceinline__ void atomic_add(__nv_bfloat16* p, float v) { atomicAdd(p, __float2bfloat16(v)); }
+
+}  // namespace sy::kernels
