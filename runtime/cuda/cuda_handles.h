@@ -79,15 +79,21 @@ class DeviceBuffer {
   const T* data() const { return data_; }
   int64_t size() const { return n_; }
 
-  // Synchronous copies (they wait for the stream's earlier work when the buffer has one).
+  // Blocking copies for set-up, tests and host results.  They synchronise the whole
+  // device (or the buffer's stream): work on non-blocking streams does not order
+  // itself after cudaMemcpy, and a pageable upload may return before its DMA ends.
   void upload(const T* host, int64_t n) {
     SY_ASSERT(n <= n_, "upload larger than the buffer");
     SY_GPU(cudaMemcpy(data_, host, sizeof(T) * n, cudaMemcpyHostToDevice));
+    SY_GPU(cudaDeviceSynchronize());
   }
   std::vector<T> download(int64_t n = -1) const {
     std::vector<T> out(n < 0 ? n_ : n);
     SY_ASSERT(int64_t(out.size()) <= n_, "download larger than the buffer");
-    if (stream_) SY_GPU(cudaStreamSynchronize(stream_));
+    if (stream_)
+      SY_GPU(cudaStreamSynchronize(stream_));
+    else
+      SY_GPU(cudaDeviceSynchronize());
     SY_GPU(cudaMemcpy(out.data(), data_, sizeof(T) * out.size(), cudaMemcpyDeviceToHost));
     return out;
   }
