@@ -52,12 +52,15 @@ bool is_device_pointer(const void* p) {
   return attr.type == cudaMemoryTypeDevice || attr.type == cudaMemoryTypeManaged;
 }
 
-NcclTransport::NcclTransport(std::unique_ptr<Transport> host, NcclGrid& nccl, cudaStream_t stream)
-    : host_(std::move(host)), nccl_(nccl), stream_(stream) {}
+NcclTransport::NcclTransport(std::unique_ptr<Transport> host, NcclGrid& nccl, int device, cudaStream_t stream)
+    : host_(std::move(host)), nccl_(nccl), device_(device), stream_(stream) {}
 
 NcclTransport::~NcclTransport() = default;
 
 std::unique_ptr<TransportRequest> NcclTransport::start(const TransportOp& op) {
+  // The current device is per thread, and this runs on the engine's thread; without
+  // this it would be device 0, whose context every rank of the node would then create.
+  SY_GPU(cudaSetDevice(device_));
   if (op.kind == OpKind::barrier || !on_device(op)) {
     auto r = std::make_unique<HostRequest>();
     r->inner = host_->start(op);
@@ -92,6 +95,7 @@ std::unique_ptr<TransportRequest> NcclTransport::start(const TransportOp& op) {
 bool NcclTransport::test(TransportRequest& request) {
   if (auto* h = dynamic_cast<HostRequest*>(&request)) return host_->test(*h->inner);
   auto& r = static_cast<DeviceRequest&>(request);
+  SY_GPU(cudaSetDevice(device_));
   const cudaError_t state = cudaEventQuery(r.done.get());
   if (state == cudaSuccess) return true;
   if (state != cudaErrorNotReady) gpu_check(state, "cudaEventQuery (completion of an NCCL operation)");

@@ -18,7 +18,9 @@ namespace sy {
 // (stall, failure), abort() calls ncclCommAbort on every communicator.
 class NcclTransport : public Transport {
  public:
-  NcclTransport(std::unique_ptr<Transport> host, NcclGrid& nccl, cudaStream_t stream);
+  // `device` is the rank's GPU (the one `stream` and the communicators live on): the
+  // engine thread that calls start() and test() selects it before any CUDA call.
+  NcclTransport(std::unique_ptr<Transport> host, NcclGrid& nccl, int device, cudaStream_t stream);
   ~NcclTransport() override;
 
   std::unique_ptr<TransportRequest> start(const TransportOp& op) override;
@@ -28,6 +30,7 @@ class NcclTransport : public Transport {
  private:
   std::unique_ptr<Transport> host_;
   NcclGrid& nccl_;
+  int device_;
   cudaStream_t stream_;
 };
 

@@ -52,8 +52,8 @@ class Nccl : public ::testing::Test {
   void SetUp() override {
     grid = std::make_unique<ParallelGrid>(ParallelGrid::create(grid_ep()));
     if (const std::string why = no_devices_reason(*grid); !why.empty()) GTEST_SKIP() << "no CUDA device: " << why;
-    const int device = device_for_local_rank(grid->local_rank(), grid->ranks_on_this_node(), probe_cuda().device_count,
-                                             grid->hostname());
+    device = device_for_local_rank(grid->local_rank(), grid->ranks_on_this_node(), probe_cuda().device_count,
+                                   grid->hostname());
     SY_GPU(cudaSetDevice(device));
     stream = make_stream();
     nccl = std::make_unique<NcclGrid>(NcclGrid::create(*grid));
@@ -64,6 +64,7 @@ class Nccl : public ::testing::Test {
     return w % 2 == 0 && w > 2 ? 2 : w;  // 4 ranks: 2 EP groups of 2; otherwise one group
   }
   std::unique_ptr<ParallelGrid> grid;
+  int device = 0;
   CudaStream stream;
   std::unique_ptr<NcclGrid> nccl;
 };
@@ -97,7 +98,7 @@ TEST_F(Nccl, AllReduceSumsOverTheExpertDpGroup) {
 // The CommEngine over NcclTransport: device buffers go to NCCL, the engine's own host traffic to MPI,
 // and the records number every operation in submission order.
 TEST_F(Nccl, CommEngineNumbersAndTimesNcclOperations) {
-  auto transport = std::make_unique<NcclTransport>(std::make_unique<MpiTransport>(), *nccl, stream.get());
+  auto transport = std::make_unique<NcclTransport>(std::make_unique<MpiTransport>(), *nccl, device, stream.get());
   CommEngine engine(*grid, std::move(transport), /*stall_timeout_s=*/60.0);
   engine.take_records();
   const int64_t first = engine.last_seq() + 1;
