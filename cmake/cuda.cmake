@@ -40,6 +40,15 @@ if(NOT cuda_mode STREQUAL "OFF")
   endif()
 endif()
 
+# runtime/device.h's probe lives in sy_runtime (its callers do), so a static link
+# never meets it before its caller: cuda_present.cpp (asks cudart) or cuda_absent.cpp.
+if(SWITCHYARD_HAVE_CUDA)
+  target_sources(sy_runtime PRIVATE ${CMAKE_SOURCE_DIR}/runtime/device/cuda_present.cpp)
+  target_link_libraries(sy_runtime PUBLIC CUDA::cudart)
+else()
+  target_sources(sy_runtime PRIVATE ${CMAKE_SOURCE_DIR}/runtime/device/cuda_absent.cpp)
+endif()
+
 if(SWITCHYARD_HAVE_CUDA)
   # A100 and H100; override with -DCMAKE_CUDA_ARCHITECTURES=...
   if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES)

@@ -24,6 +24,11 @@ void require_usable_device(DeviceKind device) {
   if (!reason.empty()) throw ConfigError(reason);
 }
 
+Backend<float> make_training_backend(const TrainConfig& train, int threads) {
+  require_usable_device(train.device);
+  return make_cpu_backend<float>(threads);
+}
+
 int device_for_local_rank(int local_rank, int ranks_on_node, int device_count, const std::string& host) {
   SY_ASSERT(local_rank >= 0 && local_rank < ranks_on_node, "local rank outside its node");
   if (ranks_on_node > device_count)

@@ -1,11 +1,12 @@
 // runtime/device.h — which compute devices this build and this machine offer, and the decision on train.device.
 //
-// One interface, two implementations chosen by CMake (no #ifdef): runtime/cuda/cuda_device.cpp
-// in builds with the CUDA backend, runtime/no_cuda/cuda_absent.cpp otherwise.  The decisions
+// One interface, two implementations chosen by CMake (no #ifdef): runtime/device/cuda_present.cpp
+// in builds with the CUDA backend, runtime/device/cuda_absent.cpp otherwise.  The decisions
 // themselves (runtime/device.cpp) are pure functions, tested on any machine.
 #pragma once
 #include <string>
 
+#include "runtime/backend.h"
 #include "runtime/config.h"
 
 namespace sy {
@@ -35,6 +36,10 @@ std::string device_refusal(DeviceKind device, const CudaProbe& probe, bool train
 
 // Throws ConfigError with device_refusal's text when it is not empty (probes CUDA only for cuda).
 void require_usable_device(DeviceKind device);
+
+// The backend the trainer computes with for train.device: the CPU backend, after
+// require_usable_device (so cuda is refused with its reason until training is wired).
+Backend<float> make_training_backend(const TrainConfig& train, int threads);
 
 // One GPU per rank, chosen by the rank's index among the ranks of its node.  Throws
 // ConfigError when the node has fewer devices than ranks ("train.device = cuda: ...").

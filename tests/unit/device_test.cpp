@@ -53,6 +53,13 @@ TEST(Device, ThisBuildRefusesCudaWithExitCode2) {
               here.device_count, here.error.empty() ? "" : ": ", here.error.c_str());
 }
 
+TEST(Device, TrainingBackendIsTheCpuOneAndCudaIsRefused) {
+  TrainConfig train;
+  EXPECT_EQ(make_training_backend(train, 1).name, "cpu");
+  train.device = DeviceKind::cuda;
+  EXPECT_THROW(make_training_backend(train, 1), ConfigError);
+}
+
 TEST(Device, OneGpuPerRankByLocalRank) {
   EXPECT_EQ(device_for_local_rank(0, 4, 4, "n1"), 0);
   EXPECT_EQ(device_for_local_rank(3, 4, 8, "n1"), 3);

@@ -1,4 +1,4 @@
-// runtime/cuda/cuda_device.cpp — runtime/device.h for builds with the CUDA backend: asks the CUDA runtime.
+// runtime/device/cuda_present.cpp — runtime/device.h for builds with the CUDA backend: asks the CUDA runtime.
 #include <cuda_runtime_api.h>
 
 #include "runtime/device.h"

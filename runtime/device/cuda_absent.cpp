@@ -1,4 +1,4 @@
-// runtime/no_cuda/cuda_absent.cpp — runtime/device.h for builds without the CUDA backend (CMake picks this file).
+// runtime/device/cuda_absent.cpp — runtime/device.h for builds without the CUDA backend (CMake picks this file or cuda_present.cpp).
 #include "runtime/device.h"
 
 namespace sy {
