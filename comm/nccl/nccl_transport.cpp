@@ -28,7 +28,10 @@ ncclDataType_t nccl_type(DataType t) {
   return ncclFloat32;
 }
 
-// The buffers an operation reads and writes; all device, all host, or a CommError.
+// Whether an operation goes to NCCL: its non-null buffers are all device memory, or it
+// has none.  A rank with nothing to send or receive in an all-to-all may pass null
+// buffers, yet must join its peers' NCCL group; host traffic (control flags, the
+// engine's start-up) always carries host buffers.  Mixed buffers are a CommError.
 bool on_device(const TransportOp& op) {
   const void* buffers[2] = {op.kind == OpKind::all_to_all_v ? op.send : op.data, op.data};
   int device = 0, host = 0;
@@ -37,7 +40,7 @@ bool on_device(const TransportOp& op) {
   if (device > 0 && host > 0)
     throw CommError(std::string(op_kind_name(op.kind)) + " seq " + std::to_string(op.seq) +
                     " mixes host and device buffers");
-  return device > 0;
+  return host == 0;
 }
 
 }  // namespace

@@ -14,7 +14,8 @@ namespace sy {
 // buffers are device memory is posted to NCCL on `stream` and followed by an event;
 // test() is cudaEventQuery plus ncclCommGetAsyncError (a failed communicator throws
 // CommError).  Barriers and operations on host memory (the trainer's control traffic,
-// the engine's own start-up) go to `host` (MPI) unchanged.  When the engine gives up
+// the engine's own start-up) go to `host` (MPI) unchanged; an operation with only null
+// buffers (a rank with nothing to exchange) goes to NCCL with its peers.  When the engine gives up
 // (stall, failure), abort() calls ncclCommAbort on every communicator.
 class NcclTransport : public Transport {
  public:
