@@ -130,6 +130,27 @@ TEST_F(Nccl, CommEngineNumbersAndTimesNcclOperations) {
   for (const OpRecord& r : records) EXPECT_GE(r.ms, 0.0);
 }
 
+// World member 0 has nothing to exchange and passes null buffers: the NcclTransport must still
+// put it into its peers' NCCL group (not on MPI), or the others would wait forever.
+TEST_F(Nccl, IdleRankWithNullBuffersJoinsTheNcclAllToAll) {
+  auto transport = std::make_unique<NcclTransport>(std::make_unique<MpiTransport>(), *nccl, device, stream.get());
+  CommEngine engine(*grid, std::move(transport), /*stall_timeout_s=*/60.0);
+  const int me = grid->rank(Group::world), W = grid->size(Group::world);
+  auto n = [](int from, int to) { return from == 0 || to == 0 ? int64_t(0) : count(from, to); };
+  std::vector<int64_t> send_bytes, recv_bytes;
+  std::vector<int32_t> send, expected;
+  for (int q = 0; q < W; ++q) {
+    send_bytes.push_back(n(me, q) * 4);
+    recv_bytes.push_back(n(q, me) * 4);
+    for (int64_t i = 0; i < n(me, q); ++i) send.push_back(value(me, q, i));
+    for (int64_t i = 0; i < n(q, me); ++i) expected.push_back(value(q, me, i));
+  }
+  DeviceBuffer<int32_t> dsend(int64_t(send.size())), drecv(int64_t(expected.size()));  // empty on member 0: null
+  if (!send.empty()) dsend.upload(send.data(), int64_t(send.size()));
+  engine.all_to_all_v(Group::world, dsend.data(), send_bytes, drecv.data(), recv_bytes, "idle rank a2a").wait();
+  EXPECT_EQ(drecv.download(), expected);
+}
+
 }  // namespace
 }  // namespace sy
 
