@@ -230,6 +230,7 @@ void CommEngine::complete(PendingOp& p) {
 // The ways a job ends here.  Each prints once and exits the process with code 5.
 
 void CommEngine::die(const std::string& line) {
+  transport_->abort();
   std::fprintf(stderr, "%s\n", line.c_str());
   std::fflush(stdout);
   std::fflush(stderr);

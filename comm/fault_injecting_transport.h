@@ -27,6 +27,7 @@ class FaultInjectingTransport : public Transport {
 
   std::unique_ptr<TransportRequest> start(const TransportOp& op) override;
   bool test(TransportRequest& request) override;
+  void abort() noexcept override { inner_->abort(); }
 
  private:
   bool applies(int64_t seq, int64_t fault_seq, int fault_rank) const;

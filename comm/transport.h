@@ -50,6 +50,10 @@ class Transport {
   // Drives progress (Open MPI advances nonblocking collectives only inside MPI
   // calls) and reports whether `request` has completed.  Throws CommError if it failed.
   virtual bool test(TransportRequest& request) = 0;
+  // The engine gives up on the job (stall, failed op, lost rank) and is about to exit
+  // the process: a transport whose operations run elsewhere stops them here (the NCCL
+  // transport calls ncclCommAbort, so no GPU kernel keeps waiting for a dead peer).
+  virtual void abort() noexcept {}
 };
 
 }  // namespace sy

@@ -42,6 +42,8 @@ expect 2 "model.n_heads" -- "$sy" train --config "$tiny" --model.n_heads=5
 expect 2 "model.moe_layers" -- "$sy" train --config "$tiny" --model.moe_layers=7
 expect 2 "parallel.ep" -- "$sy" train --config "$tiny" --parallel.ep=3
 expect 2 "SWITCHYARD_TEST_NODE_SIZE" -- env SWITCHYARD_TEST_NODE_SIZE=two "$sy" train --config "$tiny" --parallel.a2a=hierarchical
+# Which of the three refusals depends on the build and the machine (tests/unit/device_test.cpp checks each).
+expect 2 "^switchyard: train.device = cuda: (this build has no CUDA backend|no usable CUDA device|the CUDA training path is not wired yet)" -- "$sy" train --config "$tiny" --train.device=cuda
 expect 2 "no_such.ini" -- "$sy" train --config "$tmp/no_such.ini"
 expect 2 "usage|unknown|--bogus" -- "$sy" train --config "$tiny" --bogus
 
