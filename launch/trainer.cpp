@@ -11,6 +11,7 @@
 #include "launch/config_schema.h"
 #include "launch/signals.h"
 #include "runtime/lr_schedule.h"
+#include "runtime/profile.h"
 
 namespace sy {
 
@@ -166,7 +167,10 @@ StepStats Trainer::train_step() {
       reduce_buf_[layer_at(i) + 2] += s.router_entropy;
     }
   }
-  if (grad_sync_->active()) grad_sync_->finish();
+  if (grad_sync_->active()) {
+    prof::Scope ps(prof::Phase::grad_sync);
+    grad_sync_->finish();
+  }
   comm_.all_reduce_sum(Group::world, reduce_buf_.data(), int64_t(reduce_buf_.size()), "step.stats").wait();
 
   StepStats st;
@@ -184,7 +188,10 @@ StepStats Trainer::train_step() {
     st.layer_router_entropy.push_back(reduce_buf_[layer_at(i) + 2] / micro_batches);
   }
 
-  st.grad_norm = global_grad_norm();
+  {
+    prof::Scope ps(prof::Phase::grad_norm);
+    st.grad_norm = global_grad_norm();
+  }
   if (!std::isfinite(st.loss) || !std::isfinite(st.grad_norm)) {
     char msg[160];
     std::snprintf(msg, sizeof msg, "non-finite %s at step %lld (loss %g, grad_norm %g)",
@@ -192,7 +199,10 @@ StepStats Trainer::train_step() {
     throw NumericalError(msg);
   }
   st.lr = lr_at(tc, step);
-  optimizer_->step(backend_, st.lr, clip_factor(st.grad_norm, tc.grad_clip));
+  {
+    prof::Scope ps(prof::Phase::optimizer);
+    optimizer_->step(backend_, st.lr, clip_factor(st.grad_norm, tc.grad_clip));
+  }
   if (cfg_.moe.bias_update_rate > 0)
     for (size_t i = 0; i < moe.size(); ++i) moe[i]->update_expert_bias(st.expert_load[i].data());
 

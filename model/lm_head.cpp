@@ -3,6 +3,8 @@
 
 #include <algorithm>
 
+#include "runtime/profile.h"
+
 namespace sy {
 
 template <class T>
@@ -38,7 +40,10 @@ double LmHead<T>::forward_backward(const Backend<T>& be, const T* h, const int32
     const T* hc = h + begin * d;
     proj_.forward(be, hc, n, buf);
     // In place: buf becomes grad_scale · (softmax − onehot) when gradients are wanted.
-    total += be.nn->cross_entropy(n, V, buf, targets + begin, grad_scale, dh ? buf : nullptr);
+    {
+      prof::Scope ps(prof::Phase::cross_entropy);
+      total += be.nn->cross_entropy(n, V, buf, targets + begin, grad_scale, dh ? buf : nullptr);
+    }
     if (dh) proj_.backward(be, hc, buf, n, dh + begin * d);
   }
   return total;

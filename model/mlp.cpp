@@ -1,6 +1,8 @@
 // model/mlp.cpp — Mlp<T> forward and backward.
 #include "model/mlp.h"
 
+#include "runtime/profile.h"
+
 namespace sy {
 
 template <class T>
@@ -18,14 +20,17 @@ void Mlp<T>::forward(const Backend<T>& be, const T* x, int64_t N, T* y, MlpActiv
   acts.h1.resize({N, H});
   acts.a.resize({N, H});
   fc1_.forward(be, x, N, acts.h1.data());
-  switch (act_) {
-    case Activation::gelu: be.nn->gelu_forward(N * H, acts.h1.data(), acts.a.data()); break;
-    case Activation::relu: be.nn->relu_forward(N * H, acts.h1.data(), acts.a.data()); break;
-    case Activation::swiglu:
-      acts.h3.resize({N, H});
-      fc3_.forward(be, x, N, acts.h3.data());
-      be.nn->swiglu_forward(N * H, acts.h1.data(), acts.h3.data(), acts.a.data());
-      break;
+  if (act_ == Activation::swiglu) {
+    acts.h3.resize({N, H});
+    fc3_.forward(be, x, N, acts.h3.data());
+  }
+  {
+    prof::Scope ps(prof::Phase::activation);
+    switch (act_) {
+      case Activation::gelu: be.nn->gelu_forward(N * H, acts.h1.data(), acts.a.data()); break;
+      case Activation::relu: be.nn->relu_forward(N * H, acts.h1.data(), acts.a.data()); break;
+      case Activation::swiglu: be.nn->swiglu_forward(N * H, acts.h1.data(), acts.h3.data(), acts.a.data()); break;
+    }
   }
   fc2_.forward(be, acts.a.data(), N, y);
 }
@@ -38,13 +43,16 @@ void Mlp<T>::backward(const Backend<T>& be, const T* x, const T* dy, int64_t N, 
   fc2_.backward(be, acts.a.data(), dy, N, acts.da.data());
   // The activation's input gradients overwrite the saved pre-activations: they are not needed again.
   T* dh1 = acts.h1.data();
-  switch (act_) {
-    case Activation::gelu: be.nn->gelu_backward(N * H, acts.h1.data(), acts.da.data(), dh1); break;
-    case Activation::relu: be.nn->relu_backward(N * H, acts.h1.data(), acts.da.data(), dh1); break;
-    case Activation::swiglu:
-      // dgate and dup land in h1 and h3; the kernel reads each element before writing it.
-      be.nn->swiglu_backward(N * H, acts.h1.data(), acts.h3.data(), acts.da.data(), dh1, acts.h3.data());
-      break;
+  {
+    prof::Scope ps(prof::Phase::activation);
+    switch (act_) {
+      case Activation::gelu: be.nn->gelu_backward(N * H, acts.h1.data(), acts.da.data(), dh1); break;
+      case Activation::relu: be.nn->relu_backward(N * H, acts.h1.data(), acts.da.data(), dh1); break;
+      case Activation::swiglu:
+        // dgate and dup land in h1 and h3; the kernel reads each element before writing it.
+        be.nn->swiglu_backward(N * H, acts.h1.data(), acts.h3.data(), acts.da.data(), dh1, acts.h3.data());
+        break;
+    }
   }
   fc1_.backward(be, x, dh1, N, dx, accumulate_dx);
   if (act_ == Activation::swiglu) fc3_.backward(be, x, acts.h3.data(), N, dx, /*accumulate_dx=*/dx != nullptr);

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "runtime/error.h"
+#include "runtime/profile.h"
 
 namespace sy {
 
@@ -88,9 +89,13 @@ void MoeLayer<T>::forward(const Backend<T>& be, const StepContext& ctx, const T*
   tokens_ = N;
 
   // 1. Route.
+  prof::Scope route_scope(prof::Phase::router);  // until the pipeline: routing, plan and statistics
   router_.forward(be, ctx, u, N, router_acts_);
   const int64_t capacity = ctx.training ? expert_capacity(cfg_.capacity_factor, N, top_k_, num_experts_) : 0;
-  plan_ = build_dispatch_plan(router_acts_.expert.data(), N, top_k_, num_experts_, capacity, ep_size_);
+  {
+    prof::Scope ps(prof::Phase::dispatch_plan);
+    plan_ = build_dispatch_plan(router_acts_.expert.data(), N, top_k_, num_experts_, capacity, ep_size_);
+  }
 
   // 2. Statistics: f (before drops) and P, averaged over all ranks' micro-batches for scope global.
   std::vector<double> fp(2 * E + 1);
@@ -124,6 +129,7 @@ void MoeLayer<T>::forward(const Backend<T>& be, const StepContext& ctx, const T*
   // 3. Chunks: the plan's rows by token range (drops stay as the whole plan decided),
   // one count exchange for all of them, then the inputs gathered chunk after chunk.
   const int C = a2a_chunks_;
+  prof::Scope plan_scope(prof::Phase::dispatch_plan);
   chunk_plans_.clear();
   for (int c = 0; c < C; ++c) chunk_plans_.push_back(slice_dispatch_plan(plan_, c * N / C, (c + 1) * N / C));
   layouts_ = dispatcher.exchange_counts(chunk_plans_, "layer " + std::to_string(layer_));
@@ -134,7 +140,10 @@ void MoeLayer<T>::forward(const Backend<T>& be, const StepContext& ctx, const T*
     recv_begin_[c + 1] = recv_begin_[c] + layouts_[c].recv_rows();
   }
   sorted_in_.resize({plan_.rows(), d});
-  for (int c = 0; c < C; ++c) gather_chunk(be, c, u);
+  {
+    prof::Scope ps(prof::Phase::permute);
+    for (int c = 0; c < C; ++c) gather_chunk(be, c, u);
+  }
   expert_out_.resize({recv_begin_[C], d});
   recv_bufs_.resize(C);
   back_bufs_.resize(C);
@@ -150,6 +159,7 @@ void MoeLayer<T>::forward(const Backend<T>& be, const StepContext& ctx, const T*
   };
   RowTransfer<T> dispatching = start(RowMove::dispatch, 0, sorted_in_.data() + row_begin_[0] * d, recv_bufs_);
   // y = shared experts, computed while the first dispatch is in flight.
+  prof::Scope shared_scope(prof::Phase::shared_experts);
   if (shared_.empty()) {
     std::fill(y, y + N * d, T(0));
   } else {
@@ -163,6 +173,7 @@ void MoeLayer<T>::forward(const Backend<T>& be, const StepContext& ctx, const T*
   // y += Σ gate · expert output, chunk by chunk (dropped assignments add nothing).
   // Chunks hold disjoint tokens, so each token's terms are added in plan order.
   auto unpermute = [&](int c) {
+    prof::Scope ps(prof::Phase::combine);
     const DispatchPlan& p = chunk_plans_[c];
     be.moe->combine_rows(p.rows(), d, p.row_token.data(), p.row_assignment.data(), router_acts_.gate.data(),
                          back_[c], y);
@@ -171,7 +182,10 @@ void MoeLayer<T>::forward(const Backend<T>& be, const StepContext& ctx, const T*
   for (int c = 0; c < C; ++c) {
     recv_[c] = dispatching.finish();
     if (c + 1 < C) dispatching = start(RowMove::dispatch, c + 1, sorted_in_.data() + row_begin_[c + 1] * d, recv_bufs_);
-    experts_forward(be, c);
+    {
+      prof::Scope ps(prof::Phase::experts);
+      experts_forward(be, c);
+    }
     combining[c] = start(RowMove::combine, c, expert_out_.data() + recv_begin_[c] * d, back_bufs_);
     if (c > 0) {
       back_[c - 1] = combining[c - 1].finish();
@@ -190,6 +204,7 @@ void MoeLayer<T>::backward(const Backend<T>& be, const StepContext& ctx, const T
   SY_ASSERT(N == ctx.tokens() && C > 0, "MoE backward on a different micro-batch than its forward");
 
   // Through the weighted un-permute: row gradients and gate gradients (zero for dropped assignments).
+  prof::Scope combine_scope(prof::Phase::combine);
   dgate_.resize({N, top_k_});
   d_back_.resize({plan_.rows(), d});
   for (int c = 0; c < C; ++c) {
@@ -209,16 +224,19 @@ void MoeLayer<T>::backward(const Backend<T>& be, const StepContext& ctx, const T
   // Meanwhile the router — gates, plus the layer's share of the step loss,
   // loss_scale·(aux_coef·aux + z_coef·z) — and the shared experts: du gets these
   // terms first, then the routed rows chunk by chunk (each token's in plan order).
+  prof::Scope router_scope(prof::Phase::router);
   const double aux_w = ctx.loss_scale * cfg_.aux_loss_coef;
   std::vector<T> aux_dprob(E);
   for (int64_t e = 0; e < E; ++e) aux_dprob[e] = static_cast<T>(aux_w * aux_dprob_unit_[e]);
   const T z_scale = N ? static_cast<T>(ctx.loss_scale * cfg_.z_loss_coef / double(N)) : T(0);
   router_.backward(be, u, dgate_.data(), aux_w != 0 ? aux_dprob.data() : nullptr, z_scale, du, router_acts_);
+  prof::Scope shared_scope(prof::Phase::shared_experts);
   for (size_t s = 0; s < shared_.size(); ++s)
     shared_[s].backward(be, u, dy, N, du, shared_acts_[s], /*accumulate_dx=*/true);
 
   d_recv_.resize({recv_begin_[C], d});
   auto scatter = [&](int c, const T* d_sorted) {
+    prof::Scope ps(prof::Phase::permute);
     const DispatchPlan& p = chunk_plans_[c];
     be.moe->scatter_add_rows(p.rows(), d, p.row_token.data(), d_sorted, du);
   };
@@ -227,7 +245,10 @@ void MoeLayer<T>::backward(const Backend<T>& be, const StepContext& ctx, const T
     const T* d_out = returning.finish();
     if (c + 1 < C)
       returning = start(RowMove::combine_backward, c + 1, d_back_.data() + row_begin_[c + 1] * d, back_bufs_);
-    experts_backward(be, c, d_out);
+    {
+      prof::Scope ps(prof::Phase::experts);
+      experts_backward(be, c, d_out);
+    }
     sending_back[c] = start(RowMove::dispatch_backward, c, d_recv_.data() + recv_begin_[c] * d, recv_bufs_);
     if (c > 0) scatter(c - 1, sending_back[c - 1].finish());
   }
