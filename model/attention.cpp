@@ -26,8 +26,8 @@ const ModelConfig& checked(const ModelConfig& cfg) {
 // Resizes only when the shape changes: every saved buffer is fully overwritten,
 // so the zero-fill of Tensor::resize would be wasted work each step.
 template <class T>
-void ensure(Tensor<T>& t, Shape shape) {
-  if (t.shape() != shape || t.data() == nullptr) t.resize(std::move(shape));
+void ensure(Tensor<T>& t, std::initializer_list<int64_t> shape) {
+  if (!t.has_shape(shape) || t.data() == nullptr) t.resize(shape);
 }
 
 }  // namespace

@@ -5,6 +5,16 @@
 
 namespace sy {
 
+namespace {
+// Resizes only on a shape change: every activation buffer is fully overwritten,
+// so resize()'s zero-fill is wasted, and the MoE layer points its experts'
+// buffers into an arena with the right shape already (views must not resize).
+template <class T>
+void ensure(Tensor<T>& t, int64_t rows, int64_t cols) {
+  if (t.data() == nullptr || !t.has_shape({rows, cols})) t.resize({rows, cols});
+}
+}  // namespace
+
 template <class T>
 Mlp<T>::Mlp(ParameterSet<T>& params, const std::string& prefix, int64_t d_model, int64_t d_hidden, Activation act,
             bool bias, ExpertTag tag)
@@ -17,11 +27,11 @@ Mlp<T>::Mlp(ParameterSet<T>& params, const std::string& prefix, int64_t d_model,
 template <class T>
 void Mlp<T>::forward(const Backend<T>& be, const T* x, int64_t N, T* y, MlpActivations<T>& acts) const {
   const int64_t H = hidden();
-  acts.h1.resize({N, H});
-  acts.a.resize({N, H});
+  ensure(acts.h1, N, H);
+  ensure(acts.a, N, H);
   fc1_.forward(be, x, N, acts.h1.data());
   if (act_ == Activation::swiglu) {
-    acts.h3.resize({N, H});
+    ensure(acts.h3, N, H);
     fc3_.forward(be, x, N, acts.h3.data());
   }
   {
@@ -39,7 +49,7 @@ template <class T>
 void Mlp<T>::backward(const Backend<T>& be, const T* x, const T* dy, int64_t N, T* dx, MlpActivations<T>& acts,
                       bool accumulate_dx) const {
   const int64_t H = hidden();
-  acts.da.resize({N, H});
+  ensure(acts.da, N, H);
   fc2_.backward(be, acts.a.data(), dy, N, acts.da.data());
   // The activation's input gradients overwrite the saved pre-activations: they are not needed again.
   T* dh1 = acts.h1.data();
