@@ -84,7 +84,7 @@ void CpuCoreOps<T>::axpy(int64_t n, T alpha, const T* x, T* y) const {
 
 template <class T>
 void CpuCoreOps<T>::add(int64_t n, const T* a, const T* b, T* out) const {
-  parallel_for(n, kElementGrain, [&](int64_t lo, int64_t hi) { add_range(lo, hi, a, b, out); });
+  parallel_for(n, kElementGrain, [&](int64_t lo, int64_t hi) { add_range(lo, hi, a, b, out); }, kElementAlign);
 }
 
 template <class T>
@@ -114,9 +114,12 @@ void CpuCoreOps<T>::adamw(int64_t n, T* p, const T* g, T* m, T* v, double lr, do
   const double bc2 = 1.0 - std::pow(beta2, double(step));
   const T b1 = T(beta1), b2 = T(beta2), gs = T(grad_scale);
   const T step_size = T(lr / bc1), inv_sqrt_bc2 = T(1.0 / std::sqrt(bc2)), teps = T(eps), decay = T(lr * wd);
-  parallel_for(n, kElementGrain, [&](int64_t lo, int64_t hi) {
-    adamw_range(lo, hi, p, g, m, v, b1, b2, gs, step_size, inv_sqrt_bc2, teps, decay);
-  });
+  parallel_for(
+      n, kElementGrain,
+      [&](int64_t lo, int64_t hi) {
+        adamw_range(lo, hi, p, g, m, v, b1, b2, gs, step_size, inv_sqrt_bc2, teps, decay);
+      },
+      kElementAlign);
 }
 
 void set_cpu_threads(int threads) {

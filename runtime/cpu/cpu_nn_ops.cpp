@@ -246,12 +246,12 @@ void CpuNnOps<T>::rmsnorm_backward(int64_t N, int64_t d, const T* x, const T* w,
 
 template <class T>
 void CpuNnOps<T>::gelu_forward(int64_t n, const T* x, T* y) const {
-  parallel_for(n, kElementGrain, [&](int64_t b, int64_t e) { gelu_fwd_range(b, e, x, y); });
+  parallel_for(n, kElementGrain, [&](int64_t b, int64_t e) { gelu_fwd_range(b, e, x, y); }, kElementAlign);
 }
 
 template <class T>
 void CpuNnOps<T>::gelu_backward(int64_t n, const T* x, const T* dy, T* dx) const {
-  parallel_for(n, kElementGrain, [&](int64_t b, int64_t e) { gelu_bwd_range(b, e, x, dy, dx); });
+  parallel_for(n, kElementGrain, [&](int64_t b, int64_t e) { gelu_bwd_range(b, e, x, dy, dx); }, kElementAlign);
 }
 
 template <class T>
@@ -266,12 +266,15 @@ void CpuNnOps<T>::relu_backward(int64_t n, const T* x, const T* dy, T* dx) const
 
 template <class T>
 void CpuNnOps<T>::swiglu_forward(int64_t n, const T* gate, const T* up, T* y) const {
-  parallel_for(n, kElementGrain, [&](int64_t b, int64_t e) { swiglu_fwd_range(b, e, gate, up, y); });
+  parallel_for(n, kElementGrain, [&](int64_t b, int64_t e) { swiglu_fwd_range(b, e, gate, up, y); },
+               kElementAlign);
 }
 
 template <class T>
 void CpuNnOps<T>::swiglu_backward(int64_t n, const T* gate, const T* up, const T* dy, T* dgate, T* dup) const {
-  parallel_for(n, kElementGrain, [&](int64_t b, int64_t e) { swiglu_bwd_range(b, e, gate, up, dy, dgate, dup); });
+  parallel_for(
+      n, kElementGrain, [&](int64_t b, int64_t e) { swiglu_bwd_range(b, e, gate, up, dy, dgate, dup); },
+      kElementAlign);
 }
 
 // ---- cross-entropy ------------------------------------------------------------

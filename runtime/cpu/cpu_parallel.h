@@ -23,9 +23,10 @@ void run_pieces(int pieces, void (*body)(void*, int), void* ctx);
 }  // namespace detail
 
 // f(begin, end) over [0, n) in contiguous pieces of at least `grain` indices
-// (at most one piece per thread).  Runs inline when one piece suffices.
+// (at most one piece per thread), with inner piece boundaries at multiples of
+// `align`.  Runs inline when one piece suffices.
 template <class F>
-void parallel_for(int64_t n, int64_t grain, F&& f) {
+void parallel_for(int64_t n, int64_t grain, F&& f, int64_t align = 1) {
   if (n <= 0) return;
   const int threads = cpu_loop_threads();
   int64_t pieces = grain > 0 ? (n + grain - 1) / grain : n;
@@ -36,15 +37,27 @@ void parallel_for(int64_t n, int64_t grain, F&& f) {
   }
   struct Ctx {
     F* f;
-    int64_t n, pieces;
-  } ctx{&f, n, pieces};
+    int64_t n, pieces, align;
+    int64_t bound(int64_t piece) const {
+      if (piece >= pieces) return n;
+      return n * piece / pieces / align * align;
+    }
+  } ctx{&f, n, pieces, align > 0 ? align : 1};
   detail::run_pieces(
       static_cast<int>(pieces),
       [](void* c, int piece) {
         Ctx& x = *static_cast<Ctx*>(c);
-        (*x.f)(x.n * piece / x.pieces, x.n * (piece + 1) / x.pieces);
+        const int64_t b = x.bound(piece), e = x.bound(piece + 1);
+        if (b < e) (*x.f)(b, e);
       },
       &ctx);
 }
+
+// Elementwise loops: a vectorised loop computes its scalar remainder with other
+// instructions (FMA contraction, the vector exp), so an element must not move
+// between the vector body and the remainder when the thread count changes.
+// Boundaries at multiples of 64 elements (one AVX-512 vector × 4) keep every
+// element on the same path as in a single-threaded run.
+constexpr int64_t kElementAlign = 64;
 
 }  // namespace sy
