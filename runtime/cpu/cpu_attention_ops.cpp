@@ -140,10 +140,34 @@ SY_CPU_CLONES T exp_shift_sum(int64_t n, T m, T* __restrict p) {
   return (s0 + s1) + (s2 + s3);
 }
 
+// out[0, D) += Σ_{i<m} a[i] · rows[i·stride + (0, D)]: a weighted sum of m rows
+// (P·V, dS·K, dSᵀ·Q, Pᵀ·dO of one tile row) in one call, the sum held in a local
+// array the compiler keeps in vector registers, added to `out` once.
+constexpr int64_t kMaxHead = 256;
+template <class T>
+SY_CPU_CLONES void add_weighted_rows(const T* __restrict a, int64_t m, const T* __restrict rows, int64_t stride,
+                                     int64_t D, T* __restrict out) {
+  T acc[kMaxHead] = {};
+  if (D == 64) {  // the common head size: a fixed trip count vectorises fully
+    for (int64_t i = 0; i < m; ++i) {
+      const T ai = a[i];
+      const T* r = rows + i * stride;
+      for (int64_t d = 0; d < 64; ++d) acc[d] += ai * r[d];
+    }
+  } else {
+    for (int64_t i = 0; i < m; ++i) {
+      const T ai = a[i];
+      const T* r = rows + i * stride;
+      for (int64_t d = 0; d < D; ++d) acc[d] += ai * r[d];
+    }
+  }
+  for (int64_t d = 0; d < D; ++d) out[d] += acc[d];
+}
+
 // Per-thread scratch of the attention kernels: grown on first use, reused after.
 template <class T>
 struct AttentionScratch {
-  std::vector<T> kt, vt, p, dp, acc, row_max, row_sum, delta;
+  std::vector<T> kt, vt, p, dp, acc, row_max, row_sum, delta, ds_t, p_t;
 };
 template <class T>
 AttentionScratch<T>& attention_scratch() {
@@ -180,6 +204,7 @@ template <class T>
 void CpuAttentionOps<T>::attention_forward(int64_t B, int64_t S, int64_t Hq, int64_t Hkv, int64_t D, const T* q,
                                            const T* k, const T* v, T* out, T* lse) const {
   check_heads(Hq, Hkv);
+  SY_ASSERT(D <= kMaxHead, "attention head size " + std::to_string(D) + " above " + std::to_string(kMaxHead));
   if (B == 0 || S == 0) return;
   const int64_t G = Hq / Hkv;
   const T scale = static_cast<T>(1.0 / std::sqrt(double(D)));
@@ -221,7 +246,7 @@ void CpuAttentionOps<T>::attention_forward(int64_t B, int64_t S, int64_t Hq, int
               }
               row_sum[r] += exp_shift_sum(n, m, p);
               row_max[r] = m;
-              for (int64_t j = 0; j < n; ++j) axpy_row(D, p[j], v + ((b * S + s0 + j) * Hkv + g) * D, ar);
+              add_weighted_rows(p, n, v + ((b * S + s0) * Hkv + g) * D, Hkv * D, D, ar);
             }
           }
           for (int64_t r = 0; r < nq; ++r) {
@@ -245,6 +270,7 @@ void CpuAttentionOps<T>::attention_backward(int64_t B, int64_t S, int64_t Hq, in
                                             const T* k, const T* v, const T* out, const T* lse, const T* dout,
                                             T* dq, T* dk, T* dv) const {
   check_heads(Hq, Hkv);
+  SY_ASSERT(D <= kMaxHead, "attention head size " + std::to_string(D) + " above " + std::to_string(kMaxHead));
   std::fill(dq, dq + B * S * Hq * D, T(0));
   std::fill(dk, dk + B * S * Hkv * D, T(0));
   std::fill(dv, dv + B * S * Hkv * D, T(0));
@@ -257,11 +283,14 @@ void CpuAttentionOps<T>::attention_backward(int64_t B, int64_t S, int64_t Hq, in
   parallel_for(B * Hkv, 1, [&](int64_t pair_begin, int64_t pair_end) {
     AttentionScratch<T>& sc = attention_scratch<T>();
     grow(sc.kt, D * S), grow(sc.vt, D * S), grow(sc.p, bk), grow(sc.dp, bk), grow(sc.delta, bq);
+    grow(sc.ds_t, bk * bq), grow(sc.p_t, bk * bq);
     T* kt = sc.kt.data();
     T* vt = sc.vt.data();
     T* p = sc.p.data();
     T* dp = sc.dp.data();
     T* delta = sc.delta.data();
+    T* ds_t = sc.ds_t.data();  // [nk][nq]: dS of the tile, transposed (key-major)
+    T* p_t = sc.p_t.data();    // [nk][nq]: P of the tile, transposed
     for (int64_t pair = pair_begin; pair < pair_end; ++pair) {
       const int64_t b = pair / Hkv, g = pair % Hkv;
       pack_transposed(k, b, g, S, Hkv, D, kt);
@@ -275,28 +304,37 @@ void CpuAttentionOps<T>::attention_backward(int64_t B, int64_t S, int64_t Hq, in
             for (int64_t d = 0; d < D; ++d) sum += dout[row + d] * out[row + d];
             delta[r] = sum;
           }
+          // Per tile (query block × key block): P and dS row by row, dq rows
+          // at once, then dk and dv rows from the transposed tile (masked
+          // entries are 0, so every key row can sum over the whole block).
+          const int64_t q_stride = Hq * D, kv_stride = Hkv * D;
+          const T* q_blk = q + ((b * S + t0) * Hq + h) * D;
+          const T* do_blk = dout + ((b * S + t0) * Hq + h) * D;
           for (int64_t s0 = 0; s0 < t0 + nq; s0 += bk) {
             const int64_t nk = std::min(bk, t0 + nq - s0);
+            const int64_t kv0 = ((b * S + s0) * Hkv + g) * D;
             for (int64_t r = 0; r < nq; ++r) {
               const int64_t t = t0 + r;
-              const int64_t n = std::min(nk, t + 1 - s0);
-              if (n <= 0) continue;
-              const int64_t row = ((b * S + t) * Hq + h) * D;
-              const T* qr = q + row;
-              const T* dor = dout + row;
-              T* dqr = dq + row;
+              const int64_t n = std::max<int64_t>(0, std::min(nk, t + 1 - s0));
+              for (int64_t j = n; j < nk; ++j) ds_t[j * nq + r] = p_t[j * nq + r] = T(0);
+              if (n == 0) continue;
+              const T* qr = q_blk + r * q_stride;
+              const T* dor = do_blk + r * q_stride;
               const T row_lse = lse[(b * Hq + h) * S + t];
               row_times_block(qr, kt + s0, S, D, n, scale, p);
               exp_shift_sum(n, row_lse, p);
               row_times_block(dor, vt + s0, S, D, n, T(1), dp);
               for (int64_t j = 0; j < n; ++j) {
-                const T pj = p[j];
-                const T ds = pj * (dp[j] - delta[r]) * scale;
-                const int64_t kv_row = ((b * S + s0 + j) * Hkv + g) * D;
-                axpy_row(D, ds, k + kv_row, dqr);
-                axpy_row(D, ds, qr, dk + kv_row);
-                axpy_row(D, pj, dor, dv + kv_row);
+                const T ds = p[j] * (dp[j] - delta[r]) * scale;
+                dp[j] = ds;
+                ds_t[j * nq + r] = ds;
+                p_t[j * nq + r] = p[j];
               }
+              add_weighted_rows(dp, n, k + kv0, kv_stride, D, dq + ((b * S + t) * Hq + h) * D);
+            }
+            for (int64_t j = 0; j < nk; ++j) {
+              add_weighted_rows(ds_t + j * nq, nq, q_blk, q_stride, D, dk + kv0 + j * kv_stride);
+              add_weighted_rows(p_t + j * nq, nq, do_blk, q_stride, D, dv + kv0 + j * kv_stride);
             }
           }
         }
