@@ -286,11 +286,17 @@ Command Trainer::next_command() {
 }
 
 Command Trainer::run() {
+  const int64_t first_step = step_;
+  if (prof::enabled()) prof::reset();
   for (;;) {
     const Command c = next_command();
     if (c == Command::save || c == Command::save_and_stop) save();
     if (c == Command::save) continue;
-    if (c != Command::step) return c;
+    if (c != Command::step) {
+      // SWITCHYARD_PROFILE=1: where this rank's steps spent their time.
+      if (prof::enabled() && rank_ == 0 && step_ > first_step) prof::print_report(stdout, step_ - first_step);
+      return c;
+    }
     const StepStats s = train_step();
     if (cfg_.log.every > 0 && (s.step % cfg_.log.every == 0 || s.step == cfg_.train.steps)) log_step(s);
   }

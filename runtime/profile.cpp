@@ -77,6 +77,23 @@ void leave(int saved_phase) {
   s.current = saved_phase;
 }
 
+void print_report(std::FILE* out, int64_t steps) {
+  flush();
+  const Totals& t = totals();
+  const double per = steps > 0 ? 1e-6 / double(steps) : 1e-6;
+  double total = 0;
+  for (int p = 0; p < kPhases; ++p) total += double(t.ns[p][0] + t.ns[p][1]) * per;
+  std::fprintf(out, "profile (ms per step over %lld steps; 'fwd' = outside the backward)\n", (long long)steps);
+  std::fprintf(out, "%-16s %10s %10s %10s %7s\n", "phase", "fwd_ms", "bwd_ms", "total_ms", "share");
+  for (int p = 0; p < kPhases; ++p) {
+    const double f = double(t.ns[p][0]) * per, b = double(t.ns[p][1]) * per;
+    if (f + b == 0) continue;
+    std::fprintf(out, "%-16s %10.1f %10.1f %10.1f %6.1f%%\n", phase_name(static_cast<Phase>(p)), f, b, f + b,
+                 total > 0 ? 100.0 * (f + b) / total : 0.0);
+  }
+  std::fprintf(out, "%-16s %10s %10s %10.1f\n", "sum", "", "", total);
+}
+
 void set_backward(bool on) {
   if (!enabled()) return;
   close_interval(t_state);

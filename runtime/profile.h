@@ -8,6 +8,7 @@
 // when enabled and one predictable branch when not.
 #pragma once
 #include <cstdint>
+#include <cstdio>
 
 namespace sy::prof {
 
@@ -50,6 +51,10 @@ const Totals& totals();
 void reset();
 // Closes the running interval so totals() includes time up to now.
 void flush();
+
+// Prints the calling thread's totals divided by `steps` as a table (ms per step,
+// forward / backward / total / share).
+void print_report(std::FILE* out, int64_t steps);
 
 void enter(Phase p, int& saved_phase);
 void leave(int saved_phase);

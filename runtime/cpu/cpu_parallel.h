@@ -1,4 +1,4 @@
-// runtime/cpu/cpu_parallel.h — the CPU backend's loop threads: parallel_for over index ranges on OpenMP.
+// runtime/cpu/cpu_parallel.h — the CPU backend's loop threads: parallel_for over index ranges on a helping pool.
 //
 // GEMMs bring their own threads (BLAS); everything else the backend does —
 // attention, norms, activations, cross-entropy, router and permutation loops,
@@ -18,19 +18,22 @@ void set_cpu_loop_threads(int threads);
 int cpu_loop_threads();
 
 namespace detail {
-// Runs body(piece) for piece in [0, pieces) on up to cpu_loop_threads() threads.
+// Runs body(piece) for piece in [0, pieces): the caller and cpu_loop_threads() − 1
+// pool threads claim pieces; returns when all have run (cpu_parallel.cpp).
 void run_pieces(int pieces, void (*body)(void*, int), void* ctx);
 }  // namespace detail
 
 // f(begin, end) over [0, n) in contiguous pieces of at least `grain` indices
-// (at most one piece per thread), with inner piece boundaries at multiples of
-// `align`.  Runs inline when one piece suffices.
+// (up to 4 per thread, so a thread that is descheduled on a busy machine leaves
+// its share to the others), with inner piece boundaries at multiples of
+// `align`.  Runs inline on one thread.
 template <class F>
 void parallel_for(int64_t n, int64_t grain, F&& f, int64_t align = 1) {
   if (n <= 0) return;
   const int threads = cpu_loop_threads();
   int64_t pieces = grain > 0 ? (n + grain - 1) / grain : n;
-  if (pieces > threads) pieces = threads;
+  if (pieces > 4 * int64_t(threads)) pieces = 4 * int64_t(threads);
+  if (threads <= 1) pieces = 1;
   if (pieces <= 1) {
     f(int64_t(0), n);
     return;
