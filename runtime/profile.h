@@ -4,8 +4,8 @@
 // never count the same nanosecond twice and the phases of a step add up to the
 // step.  Time is split by direction (forward / backward) because a phase such
 // as attention costs differently each way; Transformer marks the backward.
-// State is per thread and fixed-size: no allocation, no lock, ~40 ns per scope
-// when enabled and one predictable branch when not.
+// State is per thread and fixed-size: no allocation, no lock; two steady_clock
+// reads per scope when enabled and one predictable branch when not.
 #pragma once
 #include <cstdint>
 #include <cstdio>
