@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <sstream>
 
 namespace sy::bench {
@@ -145,5 +146,25 @@ std::vector<Result> run_measurements(const std::string& bench, const std::vector
   }
   return out;
 }
+
+namespace {
+long long status_kib(const char* key) {
+  std::FILE* f = std::fopen("/proc/self/status", "r");
+  if (!f) return 0;
+  char line[256];
+  long long kib = 0;
+  const size_t n = std::strlen(key);
+  while (std::fgets(line, sizeof line, f))
+    if (std::strncmp(line, key, n) == 0) {
+      kib = std::atoll(line + n);
+      break;
+    }
+  std::fclose(f);
+  return kib;
+}
+}  // namespace
+
+long long peak_rss_bytes() { return status_kib("VmHWM:") * 1024; }
+long long current_rss_bytes() { return status_kib("VmRSS:") * 1024; }
 
 }  // namespace sy::bench

@@ -73,4 +73,9 @@ void print_json(const std::string& bench, const Result& r);
 std::vector<Result> run_measurements(const std::string& bench, const std::vector<Measurement>& ms,
                                      const Options& opt, int threads);
 
+// Peak resident set of this process so far (VmHWM of /proc/self/status), in bytes; 0 if unreadable.
+long long peak_rss_bytes();
+// Resident set now (VmRSS), in bytes; 0 if unreadable.
+long long current_rss_bytes();
+
 }  // namespace sy::bench

@@ -12,6 +12,7 @@
 #include "launch/signals.h"
 #include "runtime/device.h"
 #include "runtime/lr_schedule.h"
+#include "runtime/profile.h"
 
 namespace sy {
 
@@ -167,7 +168,10 @@ StepStats Trainer::train_step() {
       reduce_buf_[layer_at(i) + 2] += s.router_entropy;
     }
   }
-  if (grad_sync_->active()) grad_sync_->finish();
+  if (grad_sync_->active()) {
+    prof::Scope ps(prof::Phase::grad_sync);
+    grad_sync_->finish();
+  }
   comm_.all_reduce_sum(Group::world, reduce_buf_.data(), int64_t(reduce_buf_.size()), "step.stats").wait();
 
   StepStats st;
@@ -185,7 +189,10 @@ StepStats Trainer::train_step() {
     st.layer_router_entropy.push_back(reduce_buf_[layer_at(i) + 2] / micro_batches);
   }
 
-  st.grad_norm = global_grad_norm();
+  {
+    prof::Scope ps(prof::Phase::grad_norm);
+    st.grad_norm = global_grad_norm();
+  }
   if (!std::isfinite(st.loss) || !std::isfinite(st.grad_norm)) {
     char msg[160];
     std::snprintf(msg, sizeof msg, "non-finite %s at step %lld (loss %g, grad_norm %g)",
@@ -193,7 +200,10 @@ StepStats Trainer::train_step() {
     throw NumericalError(msg);
   }
   st.lr = lr_at(tc, step);
-  optimizer_->step(backend_, st.lr, clip_factor(st.grad_norm, tc.grad_clip));
+  {
+    prof::Scope ps(prof::Phase::optimizer);
+    optimizer_->step(backend_, st.lr, clip_factor(st.grad_norm, tc.grad_clip));
+  }
   if (cfg_.moe.bias_update_rate > 0)
     for (size_t i = 0; i < moe.size(); ++i) moe[i]->update_expert_bias(st.expert_load[i].data());
 
@@ -277,11 +287,17 @@ Command Trainer::next_command() {
 }
 
 Command Trainer::run() {
+  const int64_t first_step = step_;
+  if (prof::enabled()) prof::reset();
   for (;;) {
     const Command c = next_command();
     if (c == Command::save || c == Command::save_and_stop) save();
     if (c == Command::save) continue;
-    if (c != Command::step) return c;
+    if (c != Command::step) {
+      // SWITCHYARD_PROFILE=1: where this rank's steps spent their time.
+      if (prof::enabled() && rank_ == 0 && step_ > first_step) prof::print_report(stdout, step_ - first_step);
+      return c;
+    }
     const StepStats s = train_step();
     if (cfg_.log.every > 0 && (s.step % cfg_.log.every == 0 || s.step == cfg_.train.steps)) log_step(s);
   }

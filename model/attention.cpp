@@ -4,6 +4,7 @@
 #include <string>
 
 #include "runtime/error.h"
+#include "runtime/profile.h"
 
 namespace sy {
 
@@ -25,8 +26,8 @@ const ModelConfig& checked(const ModelConfig& cfg) {
 // Resizes only when the shape changes: every saved buffer is fully overwritten,
 // so the zero-fill of Tensor::resize would be wasted work each step.
 template <class T>
-void ensure(Tensor<T>& t, Shape shape) {
-  if (t.shape() != shape || t.data() == nullptr) t.resize(std::move(shape));
+void ensure(Tensor<T>& t, std::initializer_list<int64_t> shape) {
+  if (!t.has_shape(shape) || t.data() == nullptr) t.resize(shape);
 }
 
 }  // namespace
@@ -54,15 +55,19 @@ void SelfAttention<T>::forward(const Backend<T>& be, const StepContext& ctx, con
   ensure(attn_, {N, q_dim});
   ensure(lse_, {B, n_heads_, S});
 
+  prof::Scope ps(prof::Phase::attn_proj);
   q_proj_.forward(be, x, N, q_.data());
   k_proj_.forward(be, x, N, k_.data());
   v_proj_.forward(be, x, N, v_.data());
-  if (rope_) {
-    be.attn->rope_forward(B, S, n_heads_, d_head_, rope_theta_, q_.data());
-    be.attn->rope_forward(B, S, n_kv_heads_, d_head_, rope_theta_, k_.data());
+  {
+    prof::Scope core(prof::Phase::attn_core);
+    if (rope_) {
+      be.attn->rope_forward(B, S, n_heads_, d_head_, rope_theta_, q_.data());
+      be.attn->rope_forward(B, S, n_kv_heads_, d_head_, rope_theta_, k_.data());
+    }
+    be.attn->attention_forward(B, S, n_heads_, n_kv_heads_, d_head_, q_.data(), k_.data(), v_.data(), attn_.data(),
+                               lse_.data());
   }
-  be.attn->attention_forward(B, S, n_heads_, n_kv_heads_, d_head_, q_.data(), k_.data(), v_.data(), attn_.data(),
-                             lse_.data());
   out_proj_.forward(be, attn_.data(), N, y);
 }
 
@@ -75,12 +80,16 @@ void SelfAttention<T>::backward(const Backend<T>& be, const StepContext& ctx, co
   ensure(dk_, {N, n_kv_heads_ * d_head_});
   ensure(dv_, {N, n_kv_heads_ * d_head_});
 
+  prof::Scope ps(prof::Phase::attn_proj);
   out_proj_.backward(be, attn_.data(), dy, N, d_attn_.data());
-  be.attn->attention_backward(B, S, n_heads_, n_kv_heads_, d_head_, q_.data(), k_.data(), v_.data(), attn_.data(),
-                              lse_.data(), d_attn_.data(), dq_.data(), dk_.data(), dv_.data());
-  if (rope_) {
-    be.attn->rope_backward(B, S, n_heads_, d_head_, rope_theta_, dq_.data());
-    be.attn->rope_backward(B, S, n_kv_heads_, d_head_, rope_theta_, dk_.data());
+  {
+    prof::Scope core(prof::Phase::attn_core);
+    be.attn->attention_backward(B, S, n_heads_, n_kv_heads_, d_head_, q_.data(), k_.data(), v_.data(),
+                                attn_.data(), lse_.data(), d_attn_.data(), dq_.data(), dk_.data(), dv_.data());
+    if (rope_) {
+      be.attn->rope_backward(B, S, n_heads_, d_head_, rope_theta_, dq_.data());
+      be.attn->rope_backward(B, S, n_kv_heads_, d_head_, rope_theta_, dk_.data());
+    }
   }
   q_proj_.backward(be, x, dq_.data(), N, dx);
   k_proj_.backward(be, x, dk_.data(), N, dx, /*accumulate_dx=*/true);

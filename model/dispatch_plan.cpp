@@ -17,9 +17,16 @@ int64_t expert_capacity(double capacity_factor, int64_t tokens, int top_k, int n
 
 DispatchPlan build_dispatch_plan(const int32_t* expert, int64_t tokens, int top_k, int num_experts,
                                  int64_t capacity, int ep_size) {
+  DispatchPlan plan;
+  build_dispatch_plan_into(plan, expert, tokens, top_k, num_experts, capacity, ep_size);
+  return plan;
+}
+
+void build_dispatch_plan_into(DispatchPlan& plan, const int32_t* expert, int64_t tokens, int top_k, int num_experts,
+                              int64_t capacity, int ep_size) {
   SY_ASSERT(num_experts > 0 && top_k > 0 && top_k <= num_experts, "bad routing shape");
   SY_ASSERT(ep_size > 0 && num_experts % ep_size == 0, "ep_size must divide the expert count");
-  DispatchPlan plan;
+  plan.dropped = 0;
   plan.tokens = tokens;
   plan.top_k = top_k;
   plan.num_experts = num_experts;
@@ -72,12 +79,23 @@ DispatchPlan build_dispatch_plan(const int32_t* expert, int64_t tokens, int top_
     plan.row_expert[row] = e;
     plan.row_assignment[row] = static_cast<int32_t>(a);
   }
-  return plan;
 }
 
 DispatchPlan slice_dispatch_plan(const DispatchPlan& plan, int64_t token_begin, int64_t token_end) {
-  SY_ASSERT(0 <= token_begin && token_begin <= token_end && token_end <= plan.tokens, "token range out of bounds");
   DispatchPlan s;
+  slice_dispatch_plan_into(s, plan, token_begin, token_end);
+  return s;
+}
+
+void slice_dispatch_plan_into(DispatchPlan& s, const DispatchPlan& plan, int64_t token_begin, int64_t token_end) {
+  SY_ASSERT(0 <= token_begin && token_begin <= token_end && token_end <= plan.tokens, "token range out of bounds");
+  SY_ASSERT(&s != &plan, "slice_dispatch_plan_into: output aliases the plan");
+  s.counts_before_drop.clear();
+  s.dropped = 0;
+  s.row_token.clear();
+  s.row_slot.clear();
+  s.row_expert.clear();
+  s.row_assignment.clear();
   s.tokens = plan.tokens;
   s.top_k = plan.top_k;
   s.num_experts = plan.num_experts;
@@ -106,7 +124,6 @@ DispatchPlan slice_dispatch_plan(const DispatchPlan& plan, int64_t token_begin, 
     s.rank_offsets[p + 1] = s.offsets[(p + 1) * L];
     s.rank_counts[p] = s.rank_offsets[p + 1] - s.rank_offsets[p];
   }
-  return s;
 }
 
 }  // namespace sy

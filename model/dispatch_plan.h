@@ -63,4 +63,11 @@ DispatchPlan build_dispatch_plan(const int32_t* expert, int64_t tokens, int top_
 // dropped = assignments of the range that the plan dropped; counts_before_drop empty.
 DispatchPlan slice_dispatch_plan(const DispatchPlan& plan, int64_t token_begin, int64_t token_end);
 
+// The same two, written into an existing plan whose vectors keep their capacity
+// (the MoE layer reuses its plans every step without allocating).  `out` must
+// not be `plan`.
+void build_dispatch_plan_into(DispatchPlan& out, const int32_t* expert, int64_t tokens, int top_k, int num_experts,
+                              int64_t capacity, int ep_size);
+void slice_dispatch_plan_into(DispatchPlan& out, const DispatchPlan& plan, int64_t token_begin, int64_t token_end);
+
 }  // namespace sy

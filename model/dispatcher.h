@@ -107,6 +107,12 @@ class Dispatcher {
   // Learns how many rows every local expert receives from every EP peer, for
   // each chunk's plan (one collective for all of them; blocking).
   virtual std::vector<ExpertLayout> exchange_counts(std::span<const DispatchPlan> chunks, std::string_view label) = 0;
+  // The same into `out`, which implementations may fill reusing its capacity (the
+  // MoE layer calls this every step; LocalDispatcher allocates nothing).
+  virtual void exchange_counts_into(std::span<const DispatchPlan> chunks, std::string_view label,
+                                    std::vector<ExpertLayout>& out) {
+    out = exchange_counts(chunks, label);
+  }
 
   virtual RowTransfer<T> start(RowMove move, const ExpertLayout& layout, int64_t d, const T* rows, Tensor<T>& buffer,
                                std::string_view label) = 0;
@@ -145,6 +151,8 @@ class LocalDispatcher : public Dispatcher<T> {
   int ep_size() const override { return 1; }
   int ep_rank() const override { return 0; }
   std::vector<ExpertLayout> exchange_counts(std::span<const DispatchPlan> chunks, std::string_view) override;
+  void exchange_counts_into(std::span<const DispatchPlan> chunks, std::string_view,
+                            std::vector<ExpertLayout>& out) override;
   RowTransfer<T> start(RowMove, const ExpertLayout&, int64_t, const T* rows, Tensor<T>&, std::string_view) override {
     return RowTransfer<T>::done(rows);
   }
@@ -153,5 +161,6 @@ class LocalDispatcher : public Dispatcher<T> {
 
 // The layout when this rank is the only source (what LocalDispatcher returns).
 ExpertLayout single_rank_layout(const DispatchPlan& plan);
+void single_rank_layout_into(const DispatchPlan& plan, ExpertLayout& out);
 
 }  // namespace sy

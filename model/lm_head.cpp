@@ -3,6 +3,8 @@
 
 #include <algorithm>
 
+#include "runtime/profile.h"
+
 namespace sy {
 
 template <class T>
@@ -30,7 +32,7 @@ double LmHead<T>::forward_backward(const Backend<T>& be, const T* h, const int32
   const int64_t V = proj_.out(), d = proj_.in();
   const int64_t rows = std::min(N, chunk_rows_);
   // Resize only on a shape change: resize() zero-fills, and the GEMM overwrites anyway.
-  if (chunk_logits_.empty() || chunk_logits_.shape() != Shape{rows, V}) chunk_logits_.resize({rows, V});
+  if (chunk_logits_.empty() || !chunk_logits_.has_shape({rows, V})) chunk_logits_.resize({rows, V});
   T* buf = chunk_logits_.data();
   double total = 0;
   for (int64_t begin = 0; begin < N; begin += rows) {
@@ -38,7 +40,10 @@ double LmHead<T>::forward_backward(const Backend<T>& be, const T* h, const int32
     const T* hc = h + begin * d;
     proj_.forward(be, hc, n, buf);
     // In place: buf becomes grad_scale · (softmax − onehot) when gradients are wanted.
-    total += be.nn->cross_entropy(n, V, buf, targets + begin, grad_scale, dh ? buf : nullptr);
+    {
+      prof::Scope ps(prof::Phase::cross_entropy);
+      total += be.nn->cross_entropy(n, V, buf, targets + begin, grad_scale, dh ? buf : nullptr);
+    }
     if (dh) proj_.backward(be, hc, buf, n, dh + begin * d);
   }
   return total;

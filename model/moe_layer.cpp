@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "runtime/error.h"
+#include "runtime/profile.h"
 
 namespace sy {
 
@@ -36,6 +37,9 @@ MoeLayer<T>::MoeLayer(ParameterSet<T>& params, const std::string& prefix, int la
                          model.activation, model.bias);
   shared_acts_.resize(shared_.size());
   step_counts_.assign(num_experts_, 0);
+  layer_label_ = "layer " + std::to_string(layer);
+  swiglu_ = model.activation == Activation::swiglu;
+  arena_kinds_ = swiglu_ ? 4 : 3;
   set_a2a_chunks(a2a_chunks);
 }
 
@@ -54,6 +58,30 @@ template <class T>
 void MoeLayer<T>::gather_chunk(const Backend<T>& be, int c, const T* u) {
   const DispatchPlan& p = chunk_plans_[c];
   be.moe->gather_rows(p.rows(), d_model_, p.row_token.data(), u, sorted_in_.data() + row_begin_[c] * d_model_);
+}
+
+template <class T>
+void MoeLayer<T>::bind_expert_arena(int64_t N) {
+  if (experts_.empty()) return;
+  const int C = static_cast<int>(layouts_.size());
+  const int64_t rows = recv_begin_[C], H = experts_[0].hidden();
+  // Sized once for the most rows a micro-batch can bring (N·k without EP), so
+  // changing routing never reallocates; EP peers may send more, then it grows.
+  if (rows > arena_rows_ || arena_.empty()) {
+    arena_rows_ = std::max(rows, N * top_k_);
+    arena_.resize({arena_kinds_, arena_rows_, H});
+  }
+  T* base = arena_.data();
+  const int64_t kind = arena_rows_ * H;
+  for (int c = 0; c < C; ++c)
+    for (int j = 0; j < local_experts(); ++j) {
+      const int64_t n = layouts_[c].expert_counts[j], off = (recv_begin_[c] + layouts_[c].expert_offsets[j]) * H;
+      MlpActivations<T>& acts = expert_acts_[c][j];
+      acts.h1.set_view(base + off, {n, H});
+      acts.a.set_view(base + kind + off, {n, H});
+      acts.da.set_view(base + 2 * kind + off, {n, H});
+      if (swiglu_) acts.h3.set_view(base + 3 * kind + off, {n, H});
+    }
 }
 
 template <class T>
@@ -88,12 +116,17 @@ void MoeLayer<T>::forward(const Backend<T>& be, const StepContext& ctx, const T*
   tokens_ = N;
 
   // 1. Route.
+  prof::Scope route_scope(prof::Phase::router);  // until the pipeline: routing, plan and statistics
   router_.forward(be, ctx, u, N, router_acts_);
   const int64_t capacity = ctx.training ? expert_capacity(cfg_.capacity_factor, N, top_k_, num_experts_) : 0;
-  plan_ = build_dispatch_plan(router_acts_.expert.data(), N, top_k_, num_experts_, capacity, ep_size_);
+  {
+    prof::Scope ps(prof::Phase::dispatch_plan);
+    build_dispatch_plan_into(plan_, router_acts_.expert.data(), N, top_k_, num_experts_, capacity, ep_size_);
+  }
 
   // 2. Statistics: f (before drops) and P, averaged over all ranks' micro-batches for scope global.
-  std::vector<double> fp(2 * E + 1);
+  std::vector<double>& fp = stat_buf_;
+  fp.assign(2 * E + 1, 0.0);
   double lse_sq = 0, entropy = 0;
   be.moe->router_statistics(N, E, router_acts_.probs.data(), router_acts_.lse.data(), fp.data() + E, &lse_sq,
                             &entropy);
@@ -124,9 +157,10 @@ void MoeLayer<T>::forward(const Backend<T>& be, const StepContext& ctx, const T*
   // 3. Chunks: the plan's rows by token range (drops stay as the whole plan decided),
   // one count exchange for all of them, then the inputs gathered chunk after chunk.
   const int C = a2a_chunks_;
-  chunk_plans_.clear();
-  for (int c = 0; c < C; ++c) chunk_plans_.push_back(slice_dispatch_plan(plan_, c * N / C, (c + 1) * N / C));
-  layouts_ = dispatcher.exchange_counts(chunk_plans_, "layer " + std::to_string(layer_));
+  prof::Scope plan_scope(prof::Phase::dispatch_plan);
+  chunk_plans_.resize(C);
+  for (int c = 0; c < C; ++c) slice_dispatch_plan_into(chunk_plans_[c], plan_, c * N / C, (c + 1) * N / C);
+  dispatcher.exchange_counts_into(chunk_plans_, layer_label_, layouts_);
   row_begin_.assign(C + 1, 0);
   recv_begin_.assign(C + 1, 0);
   for (int c = 0; c < C; ++c) {
@@ -134,7 +168,10 @@ void MoeLayer<T>::forward(const Backend<T>& be, const StepContext& ctx, const T*
     recv_begin_[c + 1] = recv_begin_[c] + layouts_[c].recv_rows();
   }
   sorted_in_.resize({plan_.rows(), d});
-  for (int c = 0; c < C; ++c) gather_chunk(be, c, u);
+  {
+    prof::Scope ps(prof::Phase::permute);
+    for (int c = 0; c < C; ++c) gather_chunk(be, c, u);
+  }
   expert_out_.resize({recv_begin_[C], d});
   recv_bufs_.resize(C);
   back_bufs_.resize(C);
@@ -142,14 +179,20 @@ void MoeLayer<T>::forward(const Backend<T>& be, const StepContext& ctx, const T*
   back_.assign(C, nullptr);
   expert_acts_.resize(C);
   for (auto& acts : expert_acts_) acts.resize(local_experts());
+  bind_expert_arena(N);
 
   // 4. Pipeline.  The order of starts is the same on every rank (D0, D1, C0, D2, C1,
   // ..., C_last) whatever the rows, so the collectives match up.
+  if (chunk_labels_.size() != size_t(C)) {
+    chunk_labels_.clear();
+    for (int c = 0; c < C; ++c) chunk_labels_.push_back(chunk_label(c));
+  }
   auto start = [&](RowMove move, int c, const T* rows, std::vector<Tensor<T>>& bufs) {
-    return dispatcher.start(move, layouts_[c], d, rows, bufs[c], chunk_label(c));
+    return dispatcher.start(move, layouts_[c], d, rows, bufs[c], chunk_labels_[c]);
   };
   RowTransfer<T> dispatching = start(RowMove::dispatch, 0, sorted_in_.data() + row_begin_[0] * d, recv_bufs_);
   // y = shared experts, computed while the first dispatch is in flight.
+  prof::Scope shared_scope(prof::Phase::shared_experts);
   if (shared_.empty()) {
     std::fill(y, y + N * d, T(0));
   } else {
@@ -163,15 +206,20 @@ void MoeLayer<T>::forward(const Backend<T>& be, const StepContext& ctx, const T*
   // y += Σ gate · expert output, chunk by chunk (dropped assignments add nothing).
   // Chunks hold disjoint tokens, so each token's terms are added in plan order.
   auto unpermute = [&](int c) {
+    prof::Scope ps(prof::Phase::combine);
     const DispatchPlan& p = chunk_plans_[c];
     be.moe->combine_rows(p.rows(), d, p.row_token.data(), p.row_assignment.data(), router_acts_.gate.data(),
                          back_[c], y);
   };
-  std::vector<RowTransfer<T>> combining(C);
+  std::vector<RowTransfer<T>>& combining = transfers_;
+  combining.resize(C);
   for (int c = 0; c < C; ++c) {
     recv_[c] = dispatching.finish();
     if (c + 1 < C) dispatching = start(RowMove::dispatch, c + 1, sorted_in_.data() + row_begin_[c + 1] * d, recv_bufs_);
-    experts_forward(be, c);
+    {
+      prof::Scope ps(prof::Phase::experts);
+      experts_forward(be, c);
+    }
     combining[c] = start(RowMove::combine, c, expert_out_.data() + recv_begin_[c] * d, back_bufs_);
     if (c > 0) {
       back_[c - 1] = combining[c - 1].finish();
@@ -190,6 +238,7 @@ void MoeLayer<T>::backward(const Backend<T>& be, const StepContext& ctx, const T
   SY_ASSERT(N == ctx.tokens() && C > 0, "MoE backward on a different micro-batch than its forward");
 
   // Through the weighted un-permute: row gradients and gate gradients (zero for dropped assignments).
+  prof::Scope combine_scope(prof::Phase::combine);
   dgate_.resize({N, top_k_});
   d_back_.resize({plan_.rows(), d});
   for (int c = 0; c < C; ++c) {
@@ -202,32 +251,40 @@ void MoeLayer<T>::backward(const Backend<T>& be, const StepContext& ctx, const T
   // back_[c] has been read (above); recv_bufs_[c] once the experts' backward has
   // read recv_[c].
   auto start = [&](RowMove move, int c, const T* rows, std::vector<Tensor<T>>& bufs) {
-    return dispatcher.start(move, layouts_[c], d, rows, bufs[c], chunk_label(c));
+    return dispatcher.start(move, layouts_[c], d, rows, bufs[c], chunk_labels_[c]);
   };
   RowTransfer<T> returning = start(RowMove::combine_backward, 0, d_back_.data() + row_begin_[0] * d, back_bufs_);
 
   // Meanwhile the router — gates, plus the layer's share of the step loss,
   // loss_scale·(aux_coef·aux + z_coef·z) — and the shared experts: du gets these
   // terms first, then the routed rows chunk by chunk (each token's in plan order).
+  prof::Scope router_scope(prof::Phase::router);
   const double aux_w = ctx.loss_scale * cfg_.aux_loss_coef;
-  std::vector<T> aux_dprob(E);
+  std::vector<T>& aux_dprob = aux_dprob_;
+  aux_dprob.resize(E);
   for (int64_t e = 0; e < E; ++e) aux_dprob[e] = static_cast<T>(aux_w * aux_dprob_unit_[e]);
   const T z_scale = N ? static_cast<T>(ctx.loss_scale * cfg_.z_loss_coef / double(N)) : T(0);
   router_.backward(be, u, dgate_.data(), aux_w != 0 ? aux_dprob.data() : nullptr, z_scale, du, router_acts_);
+  prof::Scope shared_scope(prof::Phase::shared_experts);
   for (size_t s = 0; s < shared_.size(); ++s)
     shared_[s].backward(be, u, dy, N, du, shared_acts_[s], /*accumulate_dx=*/true);
 
   d_recv_.resize({recv_begin_[C], d});
   auto scatter = [&](int c, const T* d_sorted) {
+    prof::Scope ps(prof::Phase::permute);
     const DispatchPlan& p = chunk_plans_[c];
     be.moe->scatter_add_rows(p.rows(), d, p.row_token.data(), d_sorted, du);
   };
-  std::vector<RowTransfer<T>> sending_back(C);
+  std::vector<RowTransfer<T>>& sending_back = transfers_;
+  sending_back.resize(C);
   for (int c = 0; c < C; ++c) {
     const T* d_out = returning.finish();
     if (c + 1 < C)
       returning = start(RowMove::combine_backward, c + 1, d_back_.data() + row_begin_[c + 1] * d, back_bufs_);
-    experts_backward(be, c, d_out);
+    {
+      prof::Scope ps(prof::Phase::experts);
+      experts_backward(be, c, d_out);
+    }
     sending_back[c] = start(RowMove::dispatch_backward, c, d_recv_.data() + recv_begin_[c] * d, recv_bufs_);
     if (c > 0) scatter(c - 1, sending_back[c - 1].finish());
   }

@@ -119,9 +119,22 @@ class MoeLayer {
   Tensor<T> shared_out_;
   // Backward scratch.
   Tensor<T> dgate_, d_back_, d_recv_;
+  // Reused every step so steady-state steps do not allocate.
+  std::vector<double> stat_buf_;           // [2E + 1] f, P and the micro-batch count
+  std::vector<T> aux_dprob_;               // [E]
+  std::vector<RowTransfer<T>> transfers_;  // [C] combines (forward) or returns (backward) in flight
+  std::string layer_label_;                // "layer l"
+  std::vector<std::string> chunk_labels_;  // [C] "layer l chunk c"
+  // The routed experts' saved activations (h1, a, da[, h3]) of every chunk, one
+  // arena [kinds, rows, hidden]; expert_acts_ are views into it (bind_expert_arena).
+  Tensor<T> arena_;
+  int64_t arena_rows_ = 0;
+  int64_t arena_kinds_ = 3;
+  bool swiglu_ = false;
 
   std::string chunk_label(int c) const;
   void gather_chunk(const Backend<T>& be, int c, const T* u);
+  void bind_expert_arena(int64_t N);
   void experts_forward(const Backend<T>& be, int c);
   void experts_backward(const Backend<T>& be, int c, const T* d_out);
 };

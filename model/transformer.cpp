@@ -3,7 +3,28 @@
 
 #include <string>
 
+#include "runtime/profile.h"
+
 namespace sy {
+
+namespace {
+// The three small steps every block repeats, each under its profile phase.
+template <class T>
+void norm_forward(const Backend<T>& be, Norm<T>& norm, const T* x, int64_t N, T* y) {
+  prof::Scope ps(prof::Phase::norm);
+  norm.forward(be, x, N, y);
+}
+template <class T>
+void norm_backward(const Backend<T>& be, Norm<T>& norm, const T* x, const T* dy, int64_t N, T* dx) {
+  prof::Scope ps(prof::Phase::norm);
+  norm.backward(be, x, dy, N, dx);
+}
+template <class T>
+void residual_add(const Backend<T>& be, int64_t n, const T* a, const T* b, T* out) {
+  prof::Scope ps(prof::Phase::residual);
+  be.core->add(n, a, b, out);
+}
+}  // namespace
 
 template <class T>
 Transformer<T>::Transformer(const ModelConfig& model, const MoeConfig& moe, int ep_rank, int ep_size)
@@ -44,29 +65,36 @@ void Transformer<T>::forward_blocks(const Backend<T>& be, const StepContext& ctx
   const int64_t N = ctx.tokens(), d = cfg_.d_model;
   hidden_.resize({N, d});
   scratch_.resize({N, d});
-  embed_->forward(be, ctx, ids, hidden_.data());
+  {
+    prof::Scope ps(prof::Phase::embedding);
+    embed_->forward(be, ctx, ids, hidden_.data());
+  }
   for (int l = 0; l < cfg_.n_layers; ++l) {
     Block& b = blocks_[l];
     b.h_in.resize({N, d});
     b.x1.resize({N, d});
     b.a.resize({N, d});
     b.x2.resize({N, d});
-    std::copy(hidden_.data(), hidden_.data() + N * d, b.h_in.data());
+    {
+      prof::Scope ps(prof::Phase::residual);
+      std::copy(hidden_.data(), hidden_.data() + N * d, b.h_in.data());
+    }
     // a = h + Attn(Norm1(h))
-    b.norm1->forward(be, b.h_in.data(), N, b.x1.data());
+    norm_forward(be, *b.norm1, b.h_in.data(), N, b.x1.data());
     b.attn->forward(be, ctx, b.x1.data(), scratch_.data());
-    be.core->add(N * d, b.h_in.data(), scratch_.data(), b.a.data());
+    residual_add(be, N * d, b.h_in.data(), scratch_.data(), b.a.data());
     // h = a + F(Norm2(a))
-    b.norm2->forward(be, b.a.data(), N, b.x2.data());
+    norm_forward(be, *b.norm2, b.a.data(), N, b.x2.data());
     if (b.moe) {
       b.moe->forward(be, ctx, b.x2.data(), scratch_.data(), dispatcher);
       const MoeStats& s = b.moe->stats();
       loss.aux += s.aux;
       loss.z += s.z;
     } else {
+      prof::Scope ps(prof::Phase::dense_mlp);
       b.mlp->forward(be, b.x2.data(), N, scratch_.data(), b.mlp_acts);
     }
-    be.core->add(N * d, b.a.data(), scratch_.data(), hidden_.data());
+    residual_add(be, N * d, b.a.data(), scratch_.data(), hidden_.data());
   }
 }
 
@@ -78,7 +106,7 @@ MicroBatchLoss Transformer<T>::forward_to_head(const Backend<T>& be, const StepC
   loss.tokens = ctx.tokens();
   forward_blocks(be, ctx, ids_.data(), dispatcher, loss);
   normed_.resize({ctx.tokens(), cfg_.d_model});
-  final_norm_->forward(be, hidden_.data(), ctx.tokens(), normed_.data());
+  norm_forward(be, *final_norm_, hidden_.data(), ctx.tokens(), normed_.data());
   return loss;
 }
 
@@ -91,28 +119,37 @@ MicroBatchLoss Transformer<T>::forward_backward(const Backend<T>& be, const Step
   // Head: CE mean over the micro-batch, weighted by loss_scale.
   grad_.resize({N, d});
   grad2_.resize({N, d});
-  loss.ce_sum = head_->forward_backward(be, normed_.data(), targets_.data(), N, T(ctx.loss_scale / double(N)),
-                                        grad2_.data());
+  prof::BackwardSection backward_section;  // the head's forward is fused with its backward: counted here
+  {
+    prof::Scope ps(prof::Phase::lm_head);
+    loss.ce_sum = head_->forward_backward(be, normed_.data(), targets_.data(), N, T(ctx.loss_scale / double(N)),
+                                          grad2_.data());
+  }
   // grad_ holds ∂L/∂h (the residual stream) from here on.
-  final_norm_->backward(be, hidden_.data(), grad2_.data(), N, grad_.data());
+  norm_backward(be, *final_norm_, hidden_.data(), grad2_.data(), N, grad_.data());
   if (backward_hook_) backward_hook_(cfg_.n_layers);
 
   for (int l = cfg_.n_layers - 1; l >= 0; --l) {
     Block& b = blocks_[l];
     // h_out = a + F(x2): ∂a = ∂h_out + Norm2ᵀ(Fᵀ ∂h_out)
-    if (b.moe)
+    if (b.moe) {
       b.moe->backward(be, ctx, b.x2.data(), grad_.data(), scratch_.data(), dispatcher);
-    else
+    } else {
+      prof::Scope ps(prof::Phase::dense_mlp);
       b.mlp->backward(be, b.x2.data(), grad_.data(), N, scratch_.data(), b.mlp_acts);
-    b.norm2->backward(be, b.a.data(), scratch_.data(), N, grad2_.data());
-    be.core->add(N * d, grad_.data(), grad2_.data(), grad_.data());
+    }
+    norm_backward(be, *b.norm2, b.a.data(), scratch_.data(), N, grad2_.data());
+    residual_add(be, N * d, grad_.data(), grad2_.data(), grad_.data());
     // a = h_in + Attn(x1): ∂h_in = ∂a + Norm1ᵀ(Attnᵀ ∂a)
     b.attn->backward(be, ctx, b.x1.data(), grad_.data(), scratch_.data());
-    b.norm1->backward(be, b.h_in.data(), scratch_.data(), N, grad2_.data());
-    be.core->add(N * d, grad_.data(), grad2_.data(), grad_.data());
+    norm_backward(be, *b.norm1, b.h_in.data(), scratch_.data(), N, grad2_.data());
+    residual_add(be, N * d, grad_.data(), grad2_.data(), grad_.data());
     if (backward_hook_) backward_hook_(l);
   }
-  embed_->backward(be, ctx, ids_.data(), grad_.data());
+  {
+    prof::Scope ps(prof::Phase::embedding);
+    embed_->backward(be, ctx, ids_.data(), grad_.data());
+  }
   if (backward_hook_) backward_hook_(-1);
   return loss;
 }

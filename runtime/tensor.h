@@ -1,5 +1,6 @@
 // runtime/tensor.h — Tensor<T>: a contiguous row-major buffer with a shape, owning or viewing.
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <initializer_list>
@@ -48,6 +49,32 @@ class Tensor {
     }
     shape_ = std::move(shape);
     zero();
+  }
+  // The same for a braced shape, t.resize({N, d}): assigns into the existing
+  // shape vector, so a steady-state resize allocates nothing at all.
+  void resize(std::initializer_list<int64_t> dims) {
+    int64_t n = 1;
+    for (int64_t x : dims) n *= x;
+    if (n > capacity_) {
+      SY_ASSERT(data_ == nullptr || storage_, "cannot grow a view");
+      storage_ = allocate(n);
+      data_ = storage_.get();
+      capacity_ = n;
+    }
+    shape_.assign(dims.begin(), dims.end());
+    zero();
+  }
+  // Makes this tensor a non-owning view of `data` with shape `dims`, reusing the
+  // shape vector (no allocation): how a layer points saved activations into an arena.
+  void set_view(T* data, std::initializer_list<int64_t> dims) {
+    storage_.reset();
+    data_ = data;
+    capacity_ = 0;
+    shape_.assign(dims.begin(), dims.end());
+  }
+  // Whether the shape equals `dims` (no temporary Shape).
+  bool has_shape(std::initializer_list<int64_t> dims) const {
+    return shape_.size() == dims.size() && std::equal(dims.begin(), dims.end(), shape_.begin());
   }
 
   T* data() { return data_; }

@@ -4,12 +4,14 @@
 #include "runtime/cpu/cpu_core_ops.h"
 #include "runtime/cpu/cpu_moe_ops.h"
 #include "runtime/cpu/cpu_nn_ops.h"
+#include "runtime/cpu/cpu_parallel.h"
 
 namespace sy {
 
 template <class T>
 Backend<T> make_cpu_backend(int threads) {
   set_cpu_threads(threads);
+  set_cpu_loop_threads(threads);
   Backend<T> be;
   be.name = "cpu";
   be.core = std::make_unique<CpuCoreOps<T>>();

@@ -3,12 +3,48 @@
 
 #include <cblas.h>
 
+#include <algorithm>
 #include <cmath>
+
+#include "runtime/cpu/cpu_math.h"
+#include "runtime/cpu/cpu_parallel.h"
 
 namespace sy {
 
 namespace {
 inline CBLAS_TRANSPOSE tr(bool t) { return t ? CblasTrans : CblasNoTrans; }
+
+// Elementwise loops split into pieces of at least this many values across the loop threads.
+constexpr int64_t kElementGrain = 1 << 15;
+
+template <class T>
+SY_CPU_CLONES void add_range(int64_t b, int64_t e, const T* a, const T* x, T* out) {
+  for (int64_t i = b; i < e; ++i) out[i] = a[i] + x[i];
+}
+
+// Σ x² over [b, e) in double with 8 independent partial sums (vectorisable).
+template <class T>
+SY_CPU_CLONES double sum_squares_range(int64_t b, int64_t e, const T* x) {
+  double s[8] = {};
+  int64_t i = b;
+  for (; i + 8 <= e; i += 8)
+    for (int j = 0; j < 8; ++j) s[j] += double(x[i + j]) * double(x[i + j]);
+  for (; i < e; ++i) s[0] += double(x[i]) * double(x[i]);
+  return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+}
+
+template <class T>
+SY_CPU_CLONES void adamw_range(int64_t b, int64_t e, T* __restrict p, const T* __restrict g, T* __restrict m,
+                               T* __restrict v, T b1, T b2, T gs, T step_size, T inv_sqrt_bc2, T teps, T decay) {
+  for (int64_t i = b; i < e; ++i) {
+    const T gi = g[i] * gs;
+    const T mi = b1 * m[i] + (T(1) - b1) * gi;
+    const T vi = b2 * v[i] + (T(1) - b2) * gi * gi;
+    m[i] = mi;
+    v[i] = vi;
+    p[i] -= decay * p[i] + step_size * mi / (std::sqrt(vi) * inv_sqrt_bc2 + teps);
+  }
+}
 }  // namespace
 
 template <>
@@ -48,7 +84,7 @@ void CpuCoreOps<T>::axpy(int64_t n, T alpha, const T* x, T* y) const {
 
 template <class T>
 void CpuCoreOps<T>::add(int64_t n, const T* a, const T* b, T* out) const {
-  for (int64_t i = 0; i < n; ++i) out[i] = a[i] + b[i];
+  parallel_for(n, kElementGrain, [&](int64_t lo, int64_t hi) { add_range(lo, hi, a, b, out); }, kElementAlign);
 }
 
 template <class T>
@@ -58,8 +94,16 @@ void CpuCoreOps<T>::scale(int64_t n, T alpha, T* x) const {
 
 template <class T>
 double CpuCoreOps<T>::sum_squares(int64_t n, const T* x) const {
+  // Fixed pieces (not one per thread) summed in order: the result does not depend
+  // on the thread count.  64 partial sums on the stack, no allocation.
+  constexpr int64_t kMaxPieces = 64;
+  const int64_t pieces = std::clamp<int64_t>(n / kElementGrain, 1, kMaxPieces);
+  double partial[kMaxPieces] = {};
+  parallel_for(pieces, 1, [&](int64_t pb, int64_t pe) {
+    for (int64_t q = pb; q < pe; ++q) partial[q] = sum_squares_range(n * q / pieces, n * (q + 1) / pieces, x);
+  });
   double s = 0;
-  for (int64_t i = 0; i < n; ++i) s += double(x[i]) * double(x[i]);
+  for (int64_t q = 0; q < pieces; ++q) s += partial[q];
   return s;
 }
 
@@ -70,12 +114,12 @@ void CpuCoreOps<T>::adamw(int64_t n, T* p, const T* g, T* m, T* v, double lr, do
   const double bc2 = 1.0 - std::pow(beta2, double(step));
   const T b1 = T(beta1), b2 = T(beta2), gs = T(grad_scale);
   const T step_size = T(lr / bc1), inv_sqrt_bc2 = T(1.0 / std::sqrt(bc2)), teps = T(eps), decay = T(lr * wd);
-  for (int64_t i = 0; i < n; ++i) {
-    T gi = g[i] * gs;
-    m[i] = b1 * m[i] + (T(1) - b1) * gi;
-    v[i] = b2 * v[i] + (T(1) - b2) * gi * gi;
-    p[i] -= decay * p[i] + step_size * m[i] / (std::sqrt(v[i]) * inv_sqrt_bc2 + teps);
-  }
+  parallel_for(
+      n, kElementGrain,
+      [&](int64_t lo, int64_t hi) {
+        adamw_range(lo, hi, p, g, m, v, b1, b2, gs, step_size, inv_sqrt_bc2, teps, decay);
+      },
+      kElementAlign);
 }
 
 void set_cpu_threads(int threads) {

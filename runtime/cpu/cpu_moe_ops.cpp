@@ -8,6 +8,17 @@
 
 namespace sy {
 
+namespace {
+// Per-thread scratch of E values, grown on first use: the router kernels run every
+// layer of every step and must not allocate in steady state.
+template <class V>
+V* scratch(int64_t n) {
+  thread_local std::vector<V> buf;
+  if (static_cast<int64_t>(buf.size()) < n) buf.resize(n);
+  return buf.data();
+}
+}  // namespace
+
 template <class T>
 void CpuMoeOps<T>::router_softmax(int64_t N, int64_t E, const T* logits, T* probs, T* lse) const {
   for (int64_t n = 0; n < N; ++n) {
@@ -26,11 +37,11 @@ void CpuMoeOps<T>::router_softmax(int64_t N, int64_t E, const T* logits, T* prob
 template <class T>
 void CpuMoeOps<T>::router_topk(int64_t N, int64_t E, int k, const T* probs, const T* select, const T* bias,
                                bool normalize, int32_t* expert, T* gate) const {
-  std::vector<char> taken(E);
+  char* taken = scratch<char>(E);
   for (int64_t n = 0; n < N; ++n) {
     const T* s = select + n * E;
     const T* p = probs + n * E;
-    std::fill(taken.begin(), taken.end(), 0);
+    std::fill(taken, taken + E, 0);
     T sum = 0;
     for (int j = 0; j < k; ++j) {
       // Strict '>' while scanning upwards keeps the lower index on a tie.
@@ -73,7 +84,7 @@ template <class T>
 void CpuMoeOps<T>::router_backward(int64_t N, int64_t E, int k, const T* probs, const T* lse,
                                    const int32_t* expert, const T* dgate, bool normalize, const T* aux_dprob,
                                    T z_scale, T* dlogits) const {
-  std::vector<T> dp(E);
+  T* dp = scratch<T>(E);
   for (int64_t n = 0; n < N; ++n) {
     const T* p = probs + n * E;
     const int32_t* ex = expert + n * k;
