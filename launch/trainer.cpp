@@ -41,7 +41,7 @@ Trainer::Trainer(const Config& cfg, Collectives& comm)
       rank_(comm.rank(Group::world)),
       ep_size_(comm.size(Group::ep)),
       ep_rank_(comm.rank(Group::ep)),
-      backend_(make_cpu_backend<float>(cfg.parallel.threads)) {
+      backend_(make_cpu_backend<float>(cfg.parallel.threads, cfg.train.precision)) {
   model_ = std::make_unique<Transformer<float>>(cfg_.model, cfg_.moe, ep_rank_, ep_size_);
   init_parameters(model_->params(), cfg_.train.seed);
   optimizer_ = std::make_unique<AdamW<float>>(model_->params(), cfg_.train);
