@@ -1,6 +1,8 @@
 // runtime/cpu/dnnl_gemm.cpp — oneDNN matmul primitives for the float GEMMs: cache, bf16 rounding, per-thread stream/scratchpad.
 #include "runtime/cpu/dnnl_gemm.h"
 
+#include "runtime/cpu/bf16_pack.h"
+
 #include <omp.h>
 
 #include <algorithm>
@@ -81,20 +83,6 @@ int current_threads() { return omp_in_parallel() ? 1 : omp_get_max_threads(); }
 
 }  // namespace
 
-void round_to_bf16(int64_t n, const float* x, uint16_t* out) {
-  // Branch-free so it vectorises; NaN inputs do not occur in a finite step and
-  // are still mapped to a NaN (the exponent stays all ones, the quiet bit is set).
-#pragma omp parallel for simd if (n >= (1 << 18) && !omp_in_parallel())
-  for (int64_t i = 0; i < n; ++i) {
-    const uint32_t u = std::bit_cast<uint32_t>(x[i]);
-    const uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
-    const bool nan = (u & 0x7fffffffu) > 0x7f800000u;
-    out[i] = static_cast<uint16_t>(nan ? ((u >> 16) | 0x40u) : rounded);
-  }
-}
-
-float bf16_to_float(uint16_t b) { return std::bit_cast<float>(static_cast<uint32_t>(b) << 16); }
-
 void set_dnnl_threads(int threads) {
   if (threads > 0) omp_set_num_threads(threads);
 }
@@ -103,9 +91,12 @@ struct DnnlGemm::Cache {
   struct Entry {
     dnnl::matmul prim;
     dnnl::memory::desc a, b, c;  // the matmul's operands
-    // bf16 only: reorders from the f32 operands (strided views) into a and b.
-    dnnl::memory::desc a_f32, b_f32;
-    dnnl::reorder to_a, to_b;
+    // bf16 only: A is rounded into a dense row-major copy by pack_bf16_dense; B
+    // into the matmul's preferred layout, by pack_bf16_vnni or pack_bf16_dense
+    // when that is the layout, else by a oneDNN reorder from the f32 view.
+    enum class BPack { vnni, dense, reorder } b_pack = BPack::reorder;
+    dnnl::memory::desc b_f32;
+    dnnl::reorder to_b;
     size_t pad_bytes = 0, a_bytes = 0, b_bytes = 0, reorder_pad_bytes = 0;
   };
   // (trans_a, trans_b, M, N, K, lda, ldb, ldc, alpha bits, beta bits, threads)
@@ -156,11 +147,8 @@ void DnnlGemm::gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alp
         const dnnl::engine& eng = cpu_engine();
         e.c = dnnl::memory::desc({M, N}, dt::f32, dnnl::memory::dims{ldc, 1});
         if (bf16_) {
-          // The rounding copies are reorders: A into a dense row-major bf16 matrix,
-          // B straight into the blocked layout the matmul prefers (AMX/AVX-512
-          // bf16 kernels want it), so no extra pass over B.  oneDNN's f32 → bf16
-          // conversion rounds to nearest even (tests/unit/gemm_test.cpp checks).
-          e.a_f32 = view(M, K, dt::f32, ta, lda);
+          // B goes straight into the blocked layout the matmul prefers (the
+          // AMX/AVX-512 bf16 kernels want it): no extra pass over B.
           e.b_f32 = view(K, N, dt::f32, tb, ldb);
           e.a = dnnl::memory::desc({M, K}, dt::bf16, dnnl::memory::format_tag::ab);
           e.b = dnnl::memory::desc({K, N}, dt::bf16, dnnl::memory::format_tag::any);
@@ -181,14 +169,19 @@ void DnnlGemm::gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alp
         e.pad_bytes = pd.scratchpad_desc().get_size();
         e.prim = dnnl::matmul(pd);
         if (bf16_) {
-          dnnl::primitive_attr user_pad;  // the library's own scratchpad is shared between threads
-          user_pad.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-          dnnl::reorder::primitive_desc ra(eng, e.a_f32, eng, e.a, user_pad), rb(eng, e.b_f32, eng, e.b, user_pad);
-          e.reorder_pad_bytes = std::max(ra.scratchpad_desc().get_size(), rb.scratchpad_desc().get_size());
-          e.to_a = dnnl::reorder(ra);
-          e.to_b = dnnl::reorder(rb);
           e.a_bytes = e.a.get_size();
           e.b_bytes = e.b.get_size();
+          if (e.b == dnnl::memory::desc({K, N}, dt::bf16, dnnl::memory::format_tag::BA16a64b2a)) {
+            e.b_pack = Cache::Entry::BPack::vnni;
+          } else if (e.b == dnnl::memory::desc({K, N}, dt::bf16, dnnl::memory::format_tag::ab)) {
+            e.b_pack = Cache::Entry::BPack::dense;
+          } else {
+            dnnl::primitive_attr user_pad;  // the library's own scratchpad is shared between threads
+            user_pad.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+            dnnl::reorder::primitive_desc rb(eng, e.b_f32, eng, e.b, user_pad);
+            e.reorder_pad_bytes = rb.scratchpad_desc().get_size();
+            e.to_b = dnnl::reorder(rb);
+          }
         }
         return e;
       });
@@ -203,19 +196,24 @@ void DnnlGemm::gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alp
     ThreadScratch& scratch = thread_scratch();
     dnnl::memory a, b;
     if (bf16_) {
-      dnnl::memory a_f32(entry->a_f32, eng, const_cast<float*>(A));
-      dnnl::memory b_f32(entry->b_f32, eng, const_cast<float*>(B));
-      a = dnnl::memory(entry->a, eng, scratch.a16.get(entry->a_bytes));
-      b = dnnl::memory(entry->b, eng, scratch.b16.get(entry->b_bytes));
-      std::unordered_map<int, dnnl::memory> ra{{DNNL_ARG_FROM, a_f32}, {DNNL_ARG_TO, a}};
-      std::unordered_map<int, dnnl::memory> rb{{DNNL_ARG_FROM, b_f32}, {DNNL_ARG_TO, b}};
-      if (entry->reorder_pad_bytes) {
-        dnnl::memory pad(byte_desc(entry->reorder_pad_bytes), eng, scratch.reorder_pad.get(entry->reorder_pad_bytes));
-        ra.emplace(DNNL_ARG_SCRATCHPAD, pad);
-        rb.emplace(DNNL_ARG_SCRATCHPAD, pad);
+      auto* a16 = static_cast<uint16_t*>(scratch.a16.get(entry->a_bytes));
+      auto* b16 = static_cast<uint16_t*>(scratch.b16.get(entry->b_bytes));
+      pack_bf16_dense(M, K, A, lda, ta, a16);
+      a = dnnl::memory(entry->a, eng, a16);
+      b = dnnl::memory(entry->b, eng, b16);
+      switch (entry->b_pack) {
+        case Cache::Entry::BPack::vnni: pack_bf16_vnni(K, N, B, ldb, tb, b16); break;
+        case Cache::Entry::BPack::dense: pack_bf16_dense(K, N, B, ldb, tb, b16); break;
+        case Cache::Entry::BPack::reorder: {
+          dnnl::memory b_f32(entry->b_f32, eng, const_cast<float*>(B));
+          std::unordered_map<int, dnnl::memory> rb{{DNNL_ARG_FROM, b_f32}, {DNNL_ARG_TO, b}};
+          if (entry->reorder_pad_bytes)
+            rb.emplace(DNNL_ARG_SCRATCHPAD, dnnl::memory(byte_desc(entry->reorder_pad_bytes), eng,
+                                                         scratch.reorder_pad.get(entry->reorder_pad_bytes)));
+          entry->to_b.execute(strm, rb);
+          break;
+        }
       }
-      entry->to_a.execute(strm, ra);
-      entry->to_b.execute(strm, rb);
     } else {
       a = dnnl::memory(entry->a, eng, const_cast<float*>(A));
       b = dnnl::memory(entry->b, eng, const_cast<float*>(B));

@@ -7,9 +7,10 @@ namespace sy {
 
 // C[M,N] = alpha·op(A)·op(B) + beta·C with CoreOps::gemm's conventions.
 //
-// fp32: an f32 matmul.  bf16: A and B are rounded to bf16 (round to nearest
-// even) into scratch buffers, multiplied as bf16×bf16 with f32 accumulation,
-// and C stays f32 (DESIGN: bf16 compute, fp32 everything else).
+// fp32: an f32 matmul on the operands in place.  bf16: A and B are rounded to
+// bf16 (round to nearest even) into per-thread scratch copies (B in the
+// blocked layout the kernel reads), multiplied as bf16×bf16 with f32
+// accumulation, and C stays f32 (DESIGN: bf16 compute, fp32 everything else).
 //
 // Primitives are created once per (shape, transposes, strides, alpha, beta,
 // thread count) and cached; alpha is an output scale, beta a sum post-op.
@@ -33,11 +34,6 @@ class DnnlGemm {
   bool bf16_;
   std::unique_ptr<Cache> cache_;
 };
-
-// Rounds n floats to bf16 (round to nearest even; NaN stays NaN), as the raw 16-bit patterns.
-void round_to_bf16(int64_t n, const float* x, uint16_t* out);
-// The float a bf16 pattern stands for.
-float bf16_to_float(uint16_t b);
 
 // Threads of oneDNN's OpenMP runtime for GEMMs issued from this thread (≤ 0: leave the default).
 void set_dnnl_threads(int threads);

@@ -1,10 +1,11 @@
 // tests/unit/gemm_test.cpp — CPU GEMMs against double references: fp32 (oneDNN), bf16 rounding, grouped form, every transpose/stride/alpha/beta.
 #include <cmath>
 #include <cstring>
+#include <oneapi/dnnl/dnnl.hpp>
 #include <vector>
 
 #include "runtime/backend.h"
-#include "runtime/cpu/dnnl_gemm.h"
+#include "runtime/cpu/bf16_pack.h"
 #include "runtime/error.h"
 #include "tests/unit/gradcheck.h"
 
@@ -44,6 +45,40 @@ TEST(Bf16, RoundsToNearestEven) {
   for (size_t i = 0; i < x.size(); ++i) ASSERT_EQ(out[i], bf16(x[i])) << i;
 }
 
+// The packers against oneDNN's own f32 → bf16 reorders into the same layouts.
+void expect_pack_matches_dnnl(int64_t K, int64_t N, bool trans, int64_t pad) {
+  using tag = dnnl::memory::format_tag;
+  using dt = dnnl::memory::data_type;
+  const int64_t ld = (trans ? K : N) + pad;
+  Tensor<float> x({(trans ? N : K) * ld});
+  test::fill_normal(x, 7 + K + N);
+  dnnl::engine eng(dnnl::engine::kind::cpu, 0);
+  dnnl::stream strm(eng);
+  dnnl::memory src({{K, N}, dt::f32, trans ? dnnl::memory::dims{1, ld} : dnnl::memory::dims{ld, 1}}, eng, x.data());
+  for (tag t : {tag::BA16a64b2a, tag::ab}) {
+    dnnl::memory ref({{K, N}, dt::bf16, t}, eng);
+    dnnl::reorder(src, ref).execute(strm, src, ref);
+    strm.wait();
+    const size_t n = ref.get_desc().get_size() / 2;
+    std::vector<uint16_t> ours(n, 0xffff);
+    if (t == tag::ab)
+      pack_bf16_dense(K, N, x.data(), ld, trans, ours.data());
+    else
+      pack_bf16_vnni(K, N, x.data(), ld, trans, ours.data());
+    const auto* theirs = static_cast<const uint16_t*>(ref.get_data_handle());
+    for (size_t i = 0; i < n; ++i)
+      ASSERT_EQ(ours[i], theirs[i]) << K << "x" << N << (trans ? " trans" : "") << " layout " << int(t) << " at " << i;
+  }
+}
+
+TEST(Bf16, PackersMatchOneDnnReorders) {
+  for (bool trans : {false, true}) {
+    expect_pack_matches_dnnl(64, 128, trans, 0);  // whole blocks
+    expect_pack_matches_dnnl(37, 70, trans, 3);   // ragged: zero padding to 48 × 128
+    expect_pack_matches_dnnl(1, 5, trans, 0);
+  }
+}
+
 struct Case {
   bool ta, tb;
   int64_t M, N, K;
@@ -59,6 +94,10 @@ std::vector<Case> cases() {
         for (float beta : {0.0f, 1.0f, 0.5f}) cs.push_back({ta, tb, 7, 13, 37, pad, beta == 0.5f ? 0.75f : 1.0f, beta});
   cs.push_back({false, true, 64, 96, 200, 0, 1.0f, 0.0f});  // big enough for blocked kernels
   cs.push_back({true, false, 40, 24, 300, 5, 1.0f, 1.0f});  // weight-gradient shape
+  // Model-like shapes, whole and ragged 16×64 weight blocks, both weight orientations.
+  cs.push_back({false, true, 48, 128, 96, 0, 1.0f, 0.0f});
+  cs.push_back({false, false, 33, 70, 45, 2, 1.0f, 1.0f});
+  cs.push_back({true, false, 64, 128, 33, 0, 1.0f, 1.0f});
   return cs;
 }
 
