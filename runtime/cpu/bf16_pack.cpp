@@ -4,10 +4,10 @@
 // here (0.37 ms for a 512×512 weight), slower than the AMX matmul that reads
 // them; these plain loops reach 1.5–2.3 G elements/s on one core, about what
 // memory bandwidth allows for operands that do not fit in cache (an
-// AVX-512 target_clones build of them measured no faster).
+// AVX-512 target_clones build of them measured no faster).  They run on the
+// calling thread: splitting them over 2 OpenMP threads added two barriers per
+// GEMM and measured slower on the shared machine (bench/RESULTS.md).
 #include "runtime/cpu/bf16_pack.h"
-
-#include <omp.h>
 
 #include <bit>
 
@@ -22,10 +22,6 @@ inline uint16_t rne(float f) {
   return static_cast<uint16_t>((u & 0x7fffffffu) > 0x7f800000u ? ((u >> 16) | 0x40u) : rounded);
 }
 
-// Parallel only for big operands, and never inside a region already parallel
-// (the grouped GEMM runs one expert per thread).
-inline bool go_parallel(int64_t elements) { return elements >= (1 << 17) && !omp_in_parallel(); }
-
 }  // namespace
 
 void round_to_bf16(int64_t n, const float* x, uint16_t* out) {
@@ -36,13 +32,11 @@ float bf16_to_float(uint16_t b) { return std::bit_cast<float>(static_cast<uint32
 
 void pack_bf16_dense(int64_t rows, int64_t cols, const float* x, int64_t ld, bool trans, uint16_t* out) {
   if (!trans) {
-#pragma omp parallel for if (go_parallel(rows * cols))
     for (int64_t r = 0; r < rows; ++r) round_to_bf16(cols, x + r * ld, out + r * cols);
     return;
   }
   // Transposed read in 32×32 tiles so both sides stay in cache.
   constexpr int64_t kTile = 32;
-#pragma omp parallel for if (go_parallel(rows * cols))
   for (int64_t r0 = 0; r0 < rows; r0 += kTile)
     for (int64_t c0 = 0; c0 < cols; c0 += kTile) {
       const int64_t r1 = r0 + kTile < rows ? r0 + kTile : rows, c1 = c0 + kTile < cols ? c0 + kTile : cols;
@@ -55,7 +49,6 @@ void pack_bf16_vnni(int64_t K, int64_t N, const float* x, int64_t ld, bool trans
   // "16a64b2a": a block is 16 × 2 = 32 K-rows by 64 N-columns, stored as
   // [16 row pairs][64 columns][2 rows of the pair].
   const int64_t KB = (K + 31) / 32, NB = (N + 63) / 64;
-#pragma omp parallel for collapse(2) if (go_parallel(K * N))
   for (int64_t nb = 0; nb < NB; ++nb)
     for (int64_t kb = 0; kb < KB; ++kb) {
       uint16_t* block = out + (nb * KB + kb) * 32 * 64;

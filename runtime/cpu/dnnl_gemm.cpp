@@ -5,11 +5,9 @@
 
 #include <omp.h>
 
-#include <algorithm>
 #include <array>
 #include <bit>
 #include <cstdlib>
-#include <cstring>
 #include <map>
 #include <mutex>
 #include <oneapi/dnnl/dnnl.hpp>
