@@ -1,17 +1,29 @@
-// bench/gemm_ceiling.cpp — the best fp32 GEMM rate the project's BLAS reaches here: the MFU denominator.
+// bench/gemm_ceiling.cpp — the best fp32 GEMM rate reached here (the MFU denominator), oneDNN vs OpenBLAS, fp32 vs bf16, grouped expert GEMMs.
 //
 // FLOPs of C[M,N] = op(A)[M,K]·op(B)[K,N]: 2·M·N·K (one multiply and one add
 // per term; beta = 0 so C is not read).
 //
-// Each shape runs twice: through the CPU backend's CoreOps<float>::gemm (what
-// the model calls) and as a direct cblas_sgemm (to show the backend adds
-// nothing).  The ceiling is the highest median rate over all backend shapes at
-// a given thread count.  Transformer shapes assume a micro-batch of 2048
+// Each shape runs through the CPU backend's CoreOps<float>::gemm in fp32
+// (oneDNN, "backend."), as a direct cblas_sgemm (OpenBLAS, "cblas."), through
+// the bf16 backend ("bf16.": inputs rounded to bf16, the rounding included in
+// the time), and as a oneDNN matmul whose weight operand was reordered once
+// into the library's preferred blocked layout ("packed.": what pre-packing the
+// weights would reach; forward NT shapes only).  The fp32 ceiling is the
+// highest median rate over all fp32 rows (backend or cblas) at a given thread
+// count; the bf16 ceiling likewise over bf16 rows.
+//
+// Grouped rows time all experts of one layer, as the MoE layer calls them:
+// "group.loop." one gemm per expert (each split over all threads), "group.cpu."
+// the backend's gemm_grouped (small items one per thread).  Their FLOPs are
+// the sum over experts.  Transformer shapes assume a micro-batch of 2048
 // tokens (8 × 256), d_model 512, d_ff 2048 (the bench configs in bench/configs/).
 #include <cblas.h>
 
+#include <oneapi/dnnl/dnnl.hpp>
+
 #include <algorithm>
 #include <cstdio>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -61,30 +73,94 @@ struct Buffers {
   sy::Tensor<float> a, b, c;
 };
 
+// All experts of one layer: `count` GEMMs of the same shape on separate buffers.
+struct GroupShape {
+  std::string name;
+  bool trans_a, trans_b;
+  int64_t count, M, N, K;
+};
+
+std::vector<GroupShape> group_shapes() {
+  // fairseq: top-2 of 16, 2048·2/16 = 256 rows per expert, d_expert 2048.
+  // olmoe: top-4 of 32, 256 rows per expert, d_expert 512 (SwiGLU: fc1 and fc3 alike).
+  return {{"fairseq.fc1.fwd", false, true, 16, 256, 2048, 512},
+          {"fairseq.fc2.bwd_data", false, false, 16, 256, 2048, 512},
+          {"fairseq.fc1.bwd_weight", true, false, 16, 2048, 512, 256},
+          {"olmoe.fc1.fwd", false, true, 32, 256, 512, 512},
+          {"olmoe.fc2.bwd_data", false, false, 32, 256, 512, 512},
+          {"olmoe.fc1.bwd_weight", true, false, 32, 512, 512, 256}};
+}
+
+struct GroupBuffers {
+  std::vector<Buffers> items;
+  std::vector<sy::GemmGroupItem<float>> desc;
+};
+
+// A oneDNN matmul C = A·Bᵀ (B stored [N, K], a torch weight) whose B was
+// reordered once into the blocked layout the primitive asks for: the rate
+// pre-packed weights would reach.
+struct PackedMatmul {
+  dnnl::engine eng{dnnl::engine::kind::cpu, 0};
+  dnnl::stream strm{eng};
+  dnnl::matmul prim;
+  dnnl::memory a, b_packed, c;
+
+  PackedMatmul(int64_t M, int64_t N, int64_t K, float* A, float* B, float* C, bool bf16) {
+    using dt = dnnl::memory::data_type;
+    const dt in = bf16 ? dt::bf16 : dt::f32;
+    dnnl::memory::desc a_md({M, K}, in, dnnl::memory::dims{K, 1});
+    dnnl::memory::desc b_any({K, N}, in, dnnl::memory::format_tag::any);
+    dnnl::memory::desc c_md({M, N}, dt::f32, dnnl::memory::dims{N, 1});
+    dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a_md, b_any, c_md), eng);
+    prim = dnnl::matmul(pd);
+    // Inputs converted (f32 → bf16 when asked) and weights reordered once, outside the timing.
+    dnnl::memory a_f32({{M, K}, dt::f32, dnnl::memory::dims{K, 1}}, eng, A);
+    dnnl::memory b_f32({{K, N}, dt::f32, dnnl::memory::dims{1, K}}, eng, B);
+    a = dnnl::memory(a_md, eng);
+    b_packed = dnnl::memory(pd.weights_desc(), eng);
+    c = dnnl::memory(c_md, eng, C);
+    dnnl::reorder(a_f32, a).execute(strm, a_f32, a);
+    dnnl::reorder(b_f32, b_packed).execute(strm, b_f32, b_packed);
+    strm.wait();
+  }
+  void run() {
+    prim.execute(strm, {{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, b_packed}, {DNNL_ARG_DST, c}});
+    strm.wait();
+  }
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
   sy::bench::Options opt = sy::bench::parse_options(
-      argc, argv, "Prints the fp32 GEMM ceiling (max median GFLOP/s over shapes) per thread count.\n");
+      argc, argv, "Prints the fp32 and bf16 GEMM ceilings (max median GFLOP/s over shapes) per thread count.\n");
 
   // Buffers live across thread counts; allocated once per shape on first setup.
   std::vector<GemmShape> gs = shapes();
   std::vector<Buffers> bufs(gs.size());
+  std::vector<GroupShape> groups = group_shapes();
+  std::vector<GroupBuffers> gbufs(groups.size());
 
   char* config = openblas_get_config();
-  std::printf("# BLAS: %s; core %s\n", config, openblas_get_corename());
+  const dnnl_version_t* v = dnnl_version();
+  std::printf("# BLAS: %s; core %s; oneDNN %d.%d.%d (cpu runtime %s)\n", config, openblas_get_corename(), v->major,
+              v->minor, v->patch, v->cpu_runtime == DNNL_RUNTIME_OMP ? "OpenMP" : "other");
   sy::bench::print_header("gemm_ceiling", opt);
 
   struct Ceiling {
     int threads = 0;
-    double backend_gflops = 0, cblas_gflops = 0, best_gflops = 0;
-    std::string backend_shape;
+    double fp32 = 0, onednn = 0, cblas = 0, packed = 0, bf16 = 0, bf16_backend = 0, bf16_packed = 0, best_sample = 0;
+    std::string fp32_at, bf16_at;
   };
   std::vector<Ceiling> ceilings;
 
   for (int threads : opt.threads) {
-    sy::Backend<float> be = sy::make_cpu_backend<float>(threads);  // sets the BLAS thread count
+    // Each sets the thread count of OpenBLAS and oneDNN's OpenMP runtime.
+    sy::Backend<float> be = sy::make_cpu_backend<float>(threads);
+    sy::Backend<float> be16 = sy::make_cpu_backend<float>(threads, sy::Precision::bf16);
     const sy::CoreOps<float>& core = *be.core;
+    const sy::CoreOps<float>& core16 = *be16.core;
+    std::vector<std::unique_ptr<PackedMatmul>> packed;  // created lazily in setup, per thread count
 
     std::vector<sy::bench::Measurement> ms;
     for (size_t i = 0; i < gs.size(); ++i) {
@@ -101,40 +177,103 @@ int main(int argc, char** argv) {
       // Leading dimensions of the stored (not the transposed) row-major matrices.
       const int64_t lda = g.trans_a ? g.M : g.K, ldb = g.trans_b ? g.K : g.N, ldc = g.N;
       const double flops = 2.0 * g.M * g.N * g.K;
-      ms.push_back({"backend." + g.name, shape_label(g), sy::bench::Unit::flops, flops, setup, [&core, &g, &buf, lda, ldb, ldc] {
-                      core.gemm(g.trans_a, g.trans_b, g.M, g.N, g.K, 1.0f, buf.a.data(), lda, buf.b.data(), ldb, 0.0f,
-                                buf.c.data(), ldc);
-                    }});
+      auto via = [&g, &buf, lda, ldb, ldc](const sy::CoreOps<float>& c) {
+        return [&c, &g, &buf, lda, ldb, ldc] {
+          c.gemm(g.trans_a, g.trans_b, g.M, g.N, g.K, 1.0f, buf.a.data(), lda, buf.b.data(), ldb, 0.0f, buf.c.data(),
+                 ldc);
+        };
+      };
+      ms.push_back({"backend." + g.name, shape_label(g), sy::bench::Unit::flops, flops, setup, via(core)});
       ms.push_back({"cblas." + g.name, shape_label(g), sy::bench::Unit::flops, flops, setup, [&g, &buf, lda, ldb, ldc] {
                       cblas_sgemm(CblasRowMajor, g.trans_a ? CblasTrans : CblasNoTrans,
                                   g.trans_b ? CblasTrans : CblasNoTrans, g.M, g.N, g.K, 1.0f, buf.a.data(), lda,
                                   buf.b.data(), ldb, 0.0f, buf.c.data(), ldc);
                     }});
+      ms.push_back({"bf16." + g.name, shape_label(g), sy::bench::Unit::flops, flops, setup, via(core16)});
+      if (!g.trans_a && g.trans_b) {  // forward y = x·Wᵀ: W is the weight that could be pre-packed
+        for (bool b16 : {false, true}) {
+          auto pm = std::make_shared<std::unique_ptr<PackedMatmul>>();
+          ms.push_back({std::string(b16 ? "packed_bf16." : "packed.") + g.name, shape_label(g),
+                        sy::bench::Unit::flops, flops,
+                        [setup, pm, &g, &buf, b16] {
+                          setup();
+                          *pm = std::make_unique<PackedMatmul>(g.M, g.N, g.K, buf.a.data(), buf.b.data(),
+                                                               buf.c.data(), b16);
+                        },
+                        [pm] { (*pm)->run(); }});
+        }
+      }
+    }
+    for (size_t i = 0; i < groups.size(); ++i) {
+      const GroupShape& g = groups[i];
+      GroupBuffers& gb = gbufs[i];
+      auto setup = [&g, &gb, i] {
+        if (!gb.items.empty()) return;
+        gb.items.resize(g.count);
+        for (int64_t e = 0; e < g.count; ++e) {
+          Buffers& b = gb.items[e];
+          b.a.resize({g.M * g.K});
+          b.b.resize({g.K * g.N});
+          b.c.resize({g.M * g.N});
+          fill(b.a, 1000 + 2 * i * g.count + 2 * e);
+          fill(b.b, 1001 + 2 * i * g.count + 2 * e);
+          gb.desc.push_back({g.M, g.N, g.K, b.a.data(), g.trans_a ? g.M : g.K, b.b.data(), g.trans_b ? g.K : g.N,
+                             b.c.data(), g.N});
+        }
+      };
+      const double flops = 2.0 * g.count * g.M * g.N * g.K;
+      const std::string label = std::to_string(g.count) + "x " + std::to_string(g.M) + "x" + std::to_string(g.N) +
+                                "x" + std::to_string(g.K) + " " + (g.trans_a ? "T" : "N") + (g.trans_b ? "T" : "N");
+      for (const auto* c : {&core, &core16}) {
+        const std::string prec = c == &core16 ? "bf16." : "";
+        ms.push_back({"group.loop." + prec + g.name, label, sy::bench::Unit::flops, flops, setup, [c, &g, &gb] {
+                        // The base-class loop: one gemm per expert, each over all threads.
+                        c->sy::CoreOps<float>::gemm_grouped(g.trans_a, g.trans_b, 1.0f, 0.0f, gb.desc.data(),
+                                                            g.count);
+                      }});
+        ms.push_back({"group.cpu." + prec + g.name, label, sy::bench::Unit::flops, flops, setup, [c, &g, &gb] {
+                        c->gemm_grouped(g.trans_a, g.trans_b, 1.0f, 0.0f, gb.desc.data(), g.count);
+                      }});
+      }
     }
 
     Ceiling c;
     c.threads = threads;
     for (const sy::bench::Result& r : sy::bench::run_measurements("gemm_ceiling", ms, opt, threads)) {
-      bool backend = r.name.rfind("backend.", 0) == 0;
-      if (backend && r.rate_median > c.backend_gflops) {
-        c.backend_gflops = r.rate_median;
-        c.backend_shape = r.name + " " + r.shape;
+      auto starts = [&r](const char* p) { return r.name.rfind(p, 0) == 0; };
+      const bool is_fp32 = starts("backend.") || starts("cblas.") || starts("packed.");
+      const bool is_bf16 = starts("bf16.") || starts("packed_bf16.");
+      if (is_fp32 && r.rate_median > c.fp32) {
+        c.fp32 = r.rate_median;
+        c.fp32_at = r.name + " " + r.shape;
       }
-      if (!backend) c.cblas_gflops = std::max(c.cblas_gflops, r.rate_median);
-      c.best_gflops = std::max(c.best_gflops, r.rate_best);
+      if (is_bf16 && r.rate_median > c.bf16) {
+        c.bf16 = r.rate_median;
+        c.bf16_at = r.name + " " + r.shape;
+      }
+      if (starts("backend.")) c.onednn = std::max(c.onednn, r.rate_median);
+      if (starts("cblas.")) c.cblas = std::max(c.cblas, r.rate_median);
+      if (starts("packed.")) c.packed = std::max(c.packed, r.rate_median);
+      if (starts("bf16.")) c.bf16_backend = std::max(c.bf16_backend, r.rate_median);
+      if (starts("packed_bf16.")) c.bf16_packed = std::max(c.bf16_packed, r.rate_median);
+      if (is_fp32) c.best_sample = std::max(c.best_sample, r.rate_best);
     }
     ceilings.push_back(c);
   }
 
-  std::printf("\n# fp32 GEMM ceiling (max over shapes of the median rate; best = max single sample)\n");
+  std::printf("\n# GEMM ceilings (max over shapes of the median rate; fp32 = best of oneDNN, OpenBLAS, oneDNN pre-packed)\n");
   for (const Ceiling& c : ceilings) {
-    std::printf("CEILING threads=%d gflops=%.2f (cblas %.2f, best sample %.2f) at %s\n", c.threads, c.backend_gflops,
-                c.cblas_gflops, c.best_gflops, c.backend_shape.c_str());
+    std::printf("CEILING threads=%d gflops=%.2f (onednn %.2f, cblas %.2f, packed %.2f, best sample %.2f) at %s\n",
+                c.threads, c.fp32, c.onednn, c.cblas, c.packed, c.best_sample, c.fp32_at.c_str());
+    std::printf("BF16_CEILING threads=%d gflops=%.2f (backend %.2f, packed %.2f) at %s\n", c.threads, c.bf16,
+                c.bf16_backend, c.bf16_packed, c.bf16_at.c_str());
     if (opt.json)
       std::printf(
-          "JSON {\"bench\":\"gemm_ceiling\",\"name\":\"ceiling\",\"threads\":%d,\"gflops\":%.3f,\"cblas_gflops\":%.3f,"
-          "\"best_sample_gflops\":%.3f,\"at\":\"%s\"}\n",
-          c.threads, c.backend_gflops, c.cblas_gflops, c.best_gflops, c.backend_shape.c_str());
+          "JSON {\"bench\":\"gemm_ceiling\",\"name\":\"ceiling\",\"threads\":%d,\"gflops\":%.3f,\"onednn_gflops\":%.3f,"
+          "\"cblas_gflops\":%.3f,\"packed_gflops\":%.3f,\"best_sample_gflops\":%.3f,\"at\":\"%s\","
+          "\"bf16_gflops\":%.3f,\"bf16_packed_gflops\":%.3f,\"bf16_at\":\"%s\"}\n",
+          c.threads, c.fp32, c.onednn, c.cblas, c.packed, c.best_sample, c.fp32_at.c_str(), c.bf16, c.bf16_packed,
+          c.bf16_at.c_str());
   }
   return 0;
 }

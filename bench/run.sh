@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# bench/run.sh — builds Release, runs the GEMM ceiling and the torch baseline on both bench configs, prints a summary.
+# bench/run.sh — builds Release, runs the GEMM ceiling, the torch baseline and Switchyard (fp32 and bf16) on both bench configs, prints a summary.
 #
 #   bash bench/run.sh                 # 2 threads, 3 warm-up + 10 timed torch steps
 #   THREADS=1 STEPS=5 bash bench/run.sh
 #   RUN_SWITCHYARD=0 bash bench/run.sh   # skip the switchyard training runs
+#   RUN_BF16=0 bash bench/run.sh         # skip the train.precision = bf16 runs
 #
 # Environment: THREADS [2], WARMUP [3], STEPS [10], BUILD_DIR [build-release],
 # OUT [$BUILD_DIR/bench-out/<date>] (raw outputs and JSON lines are kept there),
@@ -54,14 +55,14 @@ ceiling_1=$(grep '^CEILING threads=1 ' "$OUT/gemm_ceiling.txt" | sed 's/.*gflops
 measured_ceiling=$(grep "^CEILING threads=$THREADS " "$OUT/gemm_ceiling.txt" | sed 's/.*gflops=\([0-9.]*\).*/\1/')
 ceiling=${CEILING_GFLOPS:-$measured_ceiling}
 
-declare -A torch_tps sy_tps
+declare -A torch_tps sy_tps bf16_tps
 for c in "${CONFIGS[@]}"; do
   ini=bench/configs/bench-$c.ini
   echo "== torch baseline: $ini, $THREADS threads"
   "$PY" bench/torch_moe_train.py "$ini" --threads "$THREADS" --warmup "$WARMUP" --steps "$STEPS" | tee "$OUT/torch-$c.txt"
   torch_tps[$c]=$(json_field "$OUT/torch-$c.txt" torch_moe_train tokens_per_s)
 
-  sy_tps[$c]=""
+  sy_tps[$c]="" bf16_tps[$c]=""
   # ---------------------------------------------------------------------------
   # Switchyard tokens/s (RUN_SWITCHYARD=0 skips it): trains the same INI for
   # WARMUP+STEPS steps and takes the median of the metrics JSONL field
@@ -69,35 +70,45 @@ for c in "${CONFIGS[@]}"; do
   if [[ ${RUN_SWITCHYARD:-1} == 1 ]] && ! cmake --build "$BUILD_DIR" -j2 --target switchyard >"$OUT/switchyard-build.log" 2>&1; then
     echo "switchyard does not build (see $OUT/switchyard-build.log); skipped"
   elif [[ ${RUN_SWITCHYARD:-1} == 1 ]]; then
-    metrics="$OUT/switchyard-$c.jsonl"
-    rm -f "$metrics"
-    "$BUILD_DIR/switchyard" train --config "$ini" --parallel.threads="$THREADS" \
-      --train.steps=$((WARMUP + STEPS)) --log.every=1 --log.metrics="$metrics" |
-      tee "$OUT/switchyard-$c.txt" || echo "switchyard train failed (exit $?)"
-    if [[ -s $metrics ]]; then
-      sy_tps[$c]=$("$PY" - "$metrics" "$WARMUP" <<'EOF'
+    precisions=(fp32)
+    [[ ${RUN_BF16:-1} == 1 ]] && precisions+=(bf16)
+    for p in "${precisions[@]}"; do
+      suffix=""
+      [[ $p == fp32 ]] || suffix="-$p"
+      metrics="$OUT/switchyard-$c$suffix.jsonl"
+      rm -f "$metrics"
+      echo "== switchyard: $ini, $THREADS threads, train.precision = $p"
+      "$BUILD_DIR/switchyard" train --config "$ini" --parallel.threads="$THREADS" --train.precision="$p" \
+        --train.steps=$((WARMUP + STEPS)) --log.every=1 --log.metrics="$metrics" |
+        tee "$OUT/switchyard-$c$suffix.txt" || echo "switchyard train failed (exit $?)"
+      tps=""
+      if [[ -s $metrics ]]; then
+        tps=$("$PY" - "$metrics" "$WARMUP" <<'EOF'
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 timed = [r["tokens_per_s"] for r in rows if r["step"] > int(sys.argv[2])]
 print(statistics.median(timed) if timed else "")
 EOF
 )
-    else
-      echo "no metrics in $metrics"
-    fi
+      else
+        echo "no metrics in $metrics"
+      fi
+      if [[ $p == fp32 ]]; then sy_tps[$c]=$tps; else bf16_tps[$c]=$tps; fi
+    done
   fi
   # ---------------------------------------------------------------------------
 done
 
 echo
-echo "== summary ($THREADS threads; ceiling = max median fp32 GEMM GFLOP/s over shapes; MFU = train FLOPs/token × tokens/s ÷ ceiling)"
+echo "== summary ($THREADS threads; ceiling = max median fp32 GEMM GFLOP/s over shapes and libraries; MFU = train FLOPs/token × tokens/s ÷ ceiling, bf16 runs too)"
 echo "GEMM ceiling measured: 1 thread ${ceiling_1} GFLOP/s, $THREADS threads ${measured_ceiling} GFLOP/s; MFU uses ${ceiling}${CEILING_GFLOPS:+ (CEILING_GFLOPS)}"
-printf '%-8s %10s %12s %9s %12s %9s %13s\n' config MFLOP/tok torch_tok/s torch_MFU sy_tok/s sy_MFU sy/torch
+printf '%-8s %10s %12s %9s %12s %9s %9s %12s %9s %10s\n' config MFLOP/tok torch_tok/s torch_MFU sy_tok/s sy_MFU sy/torch \
+  bf16_tok/s bf16_MFU bf16/fp32
 for c in "${CONFIGS[@]}"; do
   ini=bench/configs/bench-$c.ini
   mflop=$("$PY" bench/model_flops.py "$ini" --field train_flops_per_token)
   mfu() { "$PY" bench/model_flops.py "$ini" --tokens-per-s "$1" --ceiling-gflops "$ceiling" --field mfu; }
-  t=${torch_tps[$c]} s=${sy_tps[$c]}
+  t=${torch_tps[$c]} s=${sy_tps[$c]} b=${bf16_tps[$c]}
   t_mfu=$(mfu "$t")
   if [[ -n $s ]]; then
     s_mfu=$(mfu "$s")
@@ -106,7 +117,15 @@ for c in "${CONFIGS[@]}"; do
   else
     s=n/a s_mfu=n/a ratio=n/a
   fi
-  printf '%-8s %10.1f %12.1f %8.1f%% %12s %9s %13s\n' "$c" "$("$PY" -c "print($mflop / 1e6)")" "$t" \
-    "$("$PY" -c "print(100 * $t_mfu)")" "$s" "$s_mfu" "$ratio"
+  if [[ -n $b ]]; then
+    b_mfu=$(printf '%.1f%%' "$("$PY" -c "print(100 * $(mfu "$b"))")")
+    b_ratio=n/a
+    [[ $s == n/a ]] || b_ratio=$("$PY" -c "print(f'{$b / ${sy_tps[$c]}:.2f}x')")
+    b=$(printf '%.1f' "$b")
+  else
+    b=n/a b_mfu=n/a b_ratio=n/a
+  fi
+  printf '%-8s %10.1f %12.1f %8.1f%% %12s %9s %9s %12s %9s %10s\n' "$c" "$("$PY" -c "print($mflop / 1e6)")" "$t" \
+    "$("$PY" -c "print(100 * $t_mfu)")" "$s" "$s_mfu" "$ratio" "$b" "$b_mfu" "$b_ratio"
 done
 echo "raw outputs: $OUT"

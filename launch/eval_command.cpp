@@ -12,7 +12,7 @@ namespace sy {
 int eval_command(const CliCommand& cmd) {
   CheckpointReader reader(cmd.ckpt);
   const Config cfg = stored_config(reader, cmd.overrides);
-  auto be = make_cpu_backend<float>(cfg.parallel.threads);
+  auto be = make_cpu_backend<float>(cfg.parallel.threads, cfg.train.precision);
   Transformer<float> model(cfg.model, cfg.moe);
   load_parameters(reader, model.params());
   auto data = make_data_source(cfg.data.source, cfg.model.vocab_size);

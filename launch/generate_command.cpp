@@ -41,7 +41,7 @@ int generate_command(const CliCommand& cmd) {
   if (cfg.model.vocab_size < 256)
     throw ConfigError("generate works on byte-level models (model.vocab_size >= 256); this checkpoint has " +
                       std::to_string(cfg.model.vocab_size));
-  auto be = make_cpu_backend<float>(cfg.parallel.threads);
+  auto be = make_cpu_backend<float>(cfg.parallel.threads, cfg.train.precision);
   Transformer<float> model(cfg.model, cfg.moe);
   load_parameters(reader, model.params());
   LocalDispatcher<float> dispatcher;

@@ -1,4 +1,4 @@
-// model/mlp.cpp — Mlp<T> forward and backward.
+// model/mlp.cpp — Mlp<T> forward and backward, one expert or a layer's experts in grouped GEMMs.
 #include "model/mlp.h"
 
 #include "runtime/profile.h"
@@ -66,6 +66,126 @@ void Mlp<T>::backward(const Backend<T>& be, const T* x, const T* dy, int64_t N, 
   }
   fc1_.backward(be, x, dh1, N, dx, accumulate_dx);
   if (act_ == Activation::swiglu) fc3_.backward(be, x, acts.h3.data(), N, dx, /*accumulate_dx=*/dx != nullptr);
+}
+
+namespace {
+
+// Grouped-call helpers over the experts that have rows (`active`); x_of(j) etc.
+// give expert j's operands.
+
+// y_j[rows, out] = x_j · W_jᵀ (+ b_j), all j in one grouped GEMM.
+template <class T, class X, class Y>
+void linear_forward_group(const Backend<T>& be, const std::vector<int>& active, const std::vector<int64_t>& rows,
+                          const std::vector<const Linear<T>*>& lin, X x_of, Y y_of) {
+  std::vector<GemmGroupItem<T>> items;
+  for (int j : active) {
+    const Linear<T>& l = *lin[j];
+    items.push_back({rows[j], l.out(), l.in(), x_of(j), l.in(), l.weight()->value.data(), l.in(), y_of(j), l.out()});
+  }
+  be.core->gemm_grouped(false, true, T(1), T(0), items.data(), int64_t(items.size()));
+  for (int j : active)
+    if (lin[j]->bias()) be.core->add_bias(rows[j], lin[j]->out(), lin[j]->bias()->value.data(), y_of(j));
+}
+
+// dW_j += dy_jᵀ·x_j, db_j += Σ dy_j, and dx_j = dy_j·W_j (or += when accumulate_dx), grouped.
+template <class T, class X, class DY, class DX>
+void linear_backward_group(const Backend<T>& be, const std::vector<int>& active, const std::vector<int64_t>& rows,
+                           const std::vector<const Linear<T>*>& lin, X x_of, DY dy_of, DX dx_of, bool accumulate_dx) {
+  std::vector<GemmGroupItem<T>> weight_items, data_items;
+  for (int j : active) {
+    const Linear<T>& l = *lin[j];
+    weight_items.push_back(
+        {l.out(), l.in(), rows[j], dy_of(j), l.out(), x_of(j), l.in(), l.weight()->grad.data(), l.in()});
+    data_items.push_back({rows[j], l.in(), l.out(), dy_of(j), l.out(), l.weight()->value.data(), l.in(), dx_of(j),
+                          l.in()});
+  }
+  be.core->gemm_grouped(true, false, T(1), T(1), weight_items.data(), int64_t(weight_items.size()));
+  for (int j : active)
+    if (lin[j]->bias()) be.core->bias_grad(rows[j], lin[j]->out(), dy_of(j), lin[j]->bias()->grad.data());
+  be.core->gemm_grouped(false, false, T(1), accumulate_dx ? T(1) : T(0), data_items.data(),
+                        int64_t(data_items.size()));
+}
+
+}  // namespace
+
+template <class T>
+void Mlp<T>::forward_group(const Backend<T>& be, const std::vector<Mlp>& experts, const int64_t* counts,
+                           const int64_t* offsets, const T* x, T* y, std::vector<MlpActivations<T>>& acts) {
+  const int L = static_cast<int>(experts.size());
+  if (L == 0) return;
+  const int64_t d = experts[0].fc1_.in();
+  const Activation act = experts[0].act_;
+  std::vector<int> active;
+  std::vector<int64_t> rows(counts, counts + L);
+  std::vector<const Linear<T>*> fc1(L), fc2(L), fc3(L);
+  for (int j = 0; j < L; ++j) {
+    fc1[j] = &experts[j].fc1_;
+    fc2[j] = &experts[j].fc2_;
+    fc3[j] = &experts[j].fc3_;
+    if (rows[j] == 0) continue;
+    active.push_back(j);
+    const int64_t H = experts[j].hidden();
+    acts[j].h1.resize({rows[j], H});
+    acts[j].a.resize({rows[j], H});
+    if (act == Activation::swiglu) acts[j].h3.resize({rows[j], H});
+  }
+  auto x_of = [&](int j) { return x + offsets[j] * d; };
+  linear_forward_group(be, active, rows, fc1, x_of, [&](int j) { return acts[j].h1.data(); });
+  if (act == Activation::swiglu)
+    linear_forward_group(be, active, rows, fc3, x_of, [&](int j) { return acts[j].h3.data(); });
+  for (int j : active) {
+    const int64_t n = rows[j] * experts[j].hidden();
+    switch (act) {
+      case Activation::gelu: be.nn->gelu_forward(n, acts[j].h1.data(), acts[j].a.data()); break;
+      case Activation::relu: be.nn->relu_forward(n, acts[j].h1.data(), acts[j].a.data()); break;
+      case Activation::swiglu: be.nn->swiglu_forward(n, acts[j].h1.data(), acts[j].h3.data(), acts[j].a.data()); break;
+    }
+  }
+  linear_forward_group(be, active, rows, fc2, [&](int j) { return static_cast<const T*>(acts[j].a.data()); },
+                       [&](int j) { return y + offsets[j] * d; });
+}
+
+template <class T>
+void Mlp<T>::backward_group(const Backend<T>& be, const std::vector<Mlp>& experts, const int64_t* counts,
+                            const int64_t* offsets, const T* x, const T* dy, T* dx,
+                            std::vector<MlpActivations<T>>& acts) {
+  const int L = static_cast<int>(experts.size());
+  if (L == 0) return;
+  const int64_t d = experts[0].fc1_.in();
+  const Activation act = experts[0].act_;
+  std::vector<int> active;
+  std::vector<int64_t> rows(counts, counts + L);
+  std::vector<const Linear<T>*> fc1(L), fc2(L), fc3(L);
+  for (int j = 0; j < L; ++j) {
+    fc1[j] = &experts[j].fc1_;
+    fc2[j] = &experts[j].fc2_;
+    fc3[j] = &experts[j].fc3_;
+    if (rows[j] == 0) continue;
+    active.push_back(j);
+    acts[j].da.resize({rows[j], experts[j].hidden()});
+  }
+  auto x_of = [&](int j) { return x + offsets[j] * d; };
+  auto dx_of = [&](int j) { return dx + offsets[j] * d; };
+  linear_backward_group(
+      be, active, rows, fc2, [&](int j) { return static_cast<const T*>(acts[j].a.data()); },
+      [&](int j) { return dy + offsets[j] * d; }, [&](int j) { return acts[j].da.data(); }, false);
+  // As in backward(): the activation's input gradients overwrite h1 (and h3).
+  for (int j : active) {
+    const int64_t n = rows[j] * experts[j].hidden();
+    MlpActivations<T>& a = acts[j];
+    switch (act) {
+      case Activation::gelu: be.nn->gelu_backward(n, a.h1.data(), a.da.data(), a.h1.data()); break;
+      case Activation::relu: be.nn->relu_backward(n, a.h1.data(), a.da.data(), a.h1.data()); break;
+      case Activation::swiglu:
+        be.nn->swiglu_backward(n, a.h1.data(), a.h3.data(), a.da.data(), a.h1.data(), a.h3.data());
+        break;
+    }
+  }
+  linear_backward_group(
+      be, active, rows, fc1, x_of, [&](int j) { return static_cast<const T*>(acts[j].h1.data()); }, dx_of, false);
+  if (act == Activation::swiglu)
+    linear_backward_group(
+        be, active, rows, fc3, x_of, [&](int j) { return static_cast<const T*>(acts[j].h3.data()); }, dx_of, true);
 }
 
 template class Mlp<float>;

@@ -1,6 +1,7 @@
 // model/mlp.h — Mlp<T>: the feed-forward block (dense FFN, routed expert or shared expert).
 #pragma once
 #include <string>
+#include <vector>
 
 #include "model/linear.h"
 #include "runtime/config.h"
@@ -33,6 +34,16 @@ class Mlp {
                 bool accumulate_dx = false) const;
 
   int64_t hidden() const { return fc1_.out(); }
+
+  // A layer's routed experts at once, each GEMM stage one grouped call
+  // (CoreOps::gemm_grouped): expert j runs forward/backward on the rows
+  // [offsets[j], offsets[j] + counts[j]) of x, y, dy and dx (row stride d_model);
+  // experts with no rows are skipped.  Same results as one forward/backward per expert.
+  static void forward_group(const Backend<T>& be, const std::vector<Mlp>& experts, const int64_t* counts,
+                            const int64_t* offsets, const T* x, T* y, std::vector<MlpActivations<T>>& acts);
+  static void backward_group(const Backend<T>& be, const std::vector<Mlp>& experts, const int64_t* counts,
+                             const int64_t* offsets, const T* x, const T* dy, T* dx,
+                             std::vector<MlpActivations<T>>& acts);
 
  private:
   Activation act_ = Activation::gelu;

@@ -89,11 +89,10 @@ void MoeLayer<T>::experts_forward(const Backend<T>& be, int c) {
   const int64_t d = d_model_;
   const ExpertLayout& layout = layouts_[c];
   T* out = expert_out_.data() + recv_begin_[c] * d;
-  for (int j = 0; j < local_experts(); ++j) {
-    const int64_t rows = layout.expert_counts[j], off = layout.expert_offsets[j];
-    if (rows == 0) continue;  // still took part in the exchange; nothing to compute
-    experts_[j].forward(be, recv_[c] + off * d, rows, out + off * d, expert_acts_[c][j]);
-  }
+  // All local experts in grouped GEMM calls; experts with no rows (they still
+  // took part in the exchange) are skipped.
+  Mlp<T>::forward_group(be, experts_, layout.expert_counts.data(), layout.expert_offsets.data(), recv_[c], out,
+                        expert_acts_[c]);
 }
 
 template <class T>
@@ -101,11 +100,8 @@ void MoeLayer<T>::experts_backward(const Backend<T>& be, int c, const T* d_out) 
   const int64_t d = d_model_;
   const ExpertLayout& layout = layouts_[c];
   T* d_in = d_recv_.data() + recv_begin_[c] * d;
-  for (int j = 0; j < local_experts(); ++j) {
-    const int64_t rows = layout.expert_counts[j], off = layout.expert_offsets[j];
-    if (rows == 0) continue;
-    experts_[j].backward(be, recv_[c] + off * d, d_out + off * d, rows, d_in + off * d, expert_acts_[c][j]);
-  }
+  Mlp<T>::backward_group(be, experts_, layout.expert_counts.data(), layout.expert_offsets.data(), recv_[c], d_out,
+                         d_in, expert_acts_[c]);
 }
 
 template <class T>

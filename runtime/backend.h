@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include "runtime/config.h"
 #include "runtime/ops/attention_ops.h"
 #include "runtime/ops/core_ops.h"
 #include "runtime/ops/moe_ops.h"
@@ -23,8 +24,12 @@ struct Backend {
   std::unique_ptr<MoeOps<T>> moe;         // router, permutation, weighted combine
 };
 
-// The CPU backend: BLAS GEMMs and vectorised loops; `threads` ≤ 0 leaves the BLAS default.
+// The CPU backend: oneDNN (float) / OpenBLAS (double) GEMMs and vectorised loops;
+// `threads` ≤ 0 leaves the libraries' defaults.  `precision` = bf16 makes the
+// float GEMMs round their inputs to bf16 (fp32 accumulation and outputs);
+// every other op stays fp32.  bf16 throws ConfigError for double, or when
+// oneDNN has no bf16 matmul on this CPU.
 template <class T>
-Backend<T> make_cpu_backend(int threads = 0);
+Backend<T> make_cpu_backend(int threads = 0, Precision precision = Precision::fp32);
 
 }  // namespace sy

@@ -26,7 +26,7 @@ void require_usable_device(DeviceKind device) {
 
 Backend<float> make_training_backend(const TrainConfig& train, int threads) {
   require_usable_device(train.device);
-  return make_cpu_backend<float>(threads);
+  return make_cpu_backend<float>(threads, train.precision);
 }
 
 int device_for_local_rank(int local_rank, int ranks_on_node, int device_count, const std::string& host) {

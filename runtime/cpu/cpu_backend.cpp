@@ -9,19 +9,19 @@
 namespace sy {
 
 template <class T>
-Backend<T> make_cpu_backend(int threads) {
+Backend<T> make_cpu_backend(int threads, Precision precision) {
   set_cpu_threads(threads);
   set_cpu_loop_threads(threads);
   Backend<T> be;
-  be.name = "cpu";
-  be.core = std::make_unique<CpuCoreOps<T>>();
+  be.name = precision == Precision::bf16 ? "cpu-bf16" : "cpu";
+  be.core = std::make_unique<CpuCoreOps<T>>(precision, threads);
   be.nn = std::make_unique<CpuNnOps<T>>();
   be.attn = std::make_unique<CpuAttentionOps<T>>();
   be.moe = std::make_unique<CpuMoeOps<T>>();
   return be;
 }
 
-template Backend<float> make_cpu_backend<float>(int);
-template Backend<double> make_cpu_backend<double>(int);
+template Backend<float> make_cpu_backend<float>(int, Precision);
+template Backend<double> make_cpu_backend<double>(int, Precision);
 
 }  // namespace sy

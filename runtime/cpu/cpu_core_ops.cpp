@@ -1,10 +1,14 @@
-// runtime/cpu/cpu_core_ops.cpp — GEMM via CBLAS, elementwise loops, AdamW.
+// runtime/cpu/cpu_core_ops.cpp — GEMM via oneDNN (float) or CBLAS (double), grouped GEMM, elementwise loops, AdamW.
 #include "runtime/cpu/cpu_core_ops.h"
 
 #include <cblas.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
+
+#include "runtime/error.h"
 
 #include "runtime/cpu/cpu_math.h"
 #include "runtime/cpu/cpu_parallel.h"
@@ -47,11 +51,20 @@ SY_CPU_CLONES void adamw_range(int64_t b, int64_t e, T* __restrict p, const T* _
 }
 }  // namespace
 
+template <class T>
+CpuCoreOps<T>::CpuCoreOps(Precision precision, int threads)
+    : threads_(threads > 0 ? threads : omp_get_max_threads()) {
+  if constexpr (std::is_same_v<T, float>) {
+    dnnl_ = std::make_unique<DnnlGemm>(precision == Precision::bf16);
+  } else if (precision == Precision::bf16) {
+    throw ConfigError("train.precision = bf16 needs the float backend (this one computes in double)");
+  }
+}
+
 template <>
 void CpuCoreOps<float>::gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
                              int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) const {
-  if (M == 0 || N == 0) return;
-  cblas_sgemm(CblasRowMajor, tr(ta), tr(tb), M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  dnnl_->gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 template <>
@@ -59,6 +72,31 @@ void CpuCoreOps<double>::gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K,
                               int64_t lda, const double* B, int64_t ldb, double beta, double* C, int64_t ldc) const {
   if (M == 0 || N == 0) return;
   cblas_dgemm(CblasRowMajor, tr(ta), tr(tb), M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+// Below this many FLOPs per item, a grouped call gives each thread whole items
+// (one single-threaded GEMM each) instead of splitting every small GEMM over all
+// threads.  Measured with bench/gemm_ceiling (grouped.* rows): see bench/RESULTS.md.
+constexpr double kSmallItemFlops = 2.0 * 512 * 2048 * 512;
+
+template <class T>
+void CpuCoreOps<T>::gemm_grouped(bool ta, bool tb, T alpha, T beta, const GemmGroupItem<T>* items,
+                                 int64_t count) const {
+  double flops = 0;
+  for (int64_t i = 0; i < count; ++i) flops += 2.0 * double(items[i].M) * double(items[i].N) * double(items[i].K);
+  // Double (gradient checks) stays sequential: OpenBLAS is not called from several threads.
+  const bool by_item = std::is_same_v<T, float> && threads_ > 1 && count > 1 && !omp_in_parallel() &&
+                       flops / double(count) < kSmallItemFlops;
+  if (!by_item) {
+    CoreOps<T>::gemm_grouped(ta, tb, alpha, beta, items, count);
+    return;
+  }
+  // Inside the parallel region each gemm runs on its own thread only (DnnlGemm).
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads_)
+  for (int64_t i = 0; i < count; ++i) {
+    const GemmGroupItem<T>& g = items[i];
+    gemm(ta, tb, g.M, g.N, g.K, alpha, g.A, g.lda, g.B, g.ldb, beta, g.C, g.ldc);
+  }
 }
 
 template <class T>
@@ -124,6 +162,7 @@ void CpuCoreOps<T>::adamw(int64_t n, T* p, const T* g, T* m, T* v, double lr, do
 
 void set_cpu_threads(int threads) {
   if (threads > 0) openblas_set_num_threads(threads);
+  set_dnnl_threads(threads);
 }
 
 template class CpuCoreOps<float>;

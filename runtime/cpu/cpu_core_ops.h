@@ -1,5 +1,9 @@
-// runtime/cpu/cpu_core_ops.h — CpuCoreOps<T>: CoreOps on the host, GEMMs through CBLAS (OpenBLAS).
+// runtime/cpu/cpu_core_ops.h — CpuCoreOps<T>: CoreOps on the host; float GEMMs through oneDNN (fp32 or bf16), double through CBLAS.
 #pragma once
+#include <memory>
+
+#include "runtime/config.h"
+#include "runtime/cpu/dnnl_gemm.h"
 #include "runtime/ops/core_ops.h"
 
 namespace sy {
@@ -7,8 +11,15 @@ namespace sy {
 template <class T>
 class CpuCoreOps final : public CoreOps<T> {
  public:
+  // `precision` = bf16 rounds the GEMM inputs to bf16 (float only; ConfigError for double,
+  // and on a CPU oneDNN has no bf16 matmul for).  `threads` is the thread count the
+  // grouped GEMM splits its items over.
+  explicit CpuCoreOps(Precision precision = Precision::fp32, int threads = 0);
+
   void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
             const T* B, int64_t ldb, T beta, T* C, int64_t ldc) const override;
+  void gemm_grouped(bool trans_a, bool trans_b, T alpha, T beta, const GemmGroupItem<T>* items,
+                    int64_t count) const override;
   void add_bias(int64_t rows, int64_t cols, const T* bias, T* y) const override;
   void bias_grad(int64_t rows, int64_t cols, const T* dy, T* db) const override;
   void axpy(int64_t n, T alpha, const T* x, T* y) const override;
@@ -17,9 +28,14 @@ class CpuCoreOps final : public CoreOps<T> {
   double sum_squares(int64_t n, const T* x) const override;
   void adamw(int64_t n, T* param, const T* grad, T* exp_avg, T* exp_avg_sq, double lr, double beta1, double beta2,
              double eps, double weight_decay, int64_t step, double grad_scale) const override;
+
+ private:
+  std::unique_ptr<DnnlGemm> dnnl_;  // float only
+  int threads_ = 1;
 };
 
-// Sets the BLAS thread count (≤ 0: leave the library default).
+// Sets the GEMM thread count of this thread: OpenBLAS (double) and oneDNN's
+// OpenMP (float).  ≤ 0 leaves the libraries' defaults.
 void set_cpu_threads(int threads);
 
 }  // namespace sy

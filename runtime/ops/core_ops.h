@@ -4,6 +4,18 @@
 
 namespace sy {
 
+// One GEMM of a grouped call: its sizes and operands (the call fixes transposes, alpha, beta).
+template <class T>
+struct GemmGroupItem {
+  int64_t M = 0, N = 0, K = 0;
+  const T* A = nullptr;
+  int64_t lda = 0;
+  const T* B = nullptr;
+  int64_t ldb = 0;
+  T* C = nullptr;
+  int64_t ldc = 0;
+};
+
 // All pointers are device pointers of the backend (host memory for the CPU
 // backend); all matrices are row-major.
 template <class T>
@@ -15,6 +27,18 @@ class CoreOps {
   // op(A) = A (lda ≥ K) or Aᵀ (A stored [K,M], lda ≥ M); likewise for B.
   virtual void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
                     int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) const = 0;
+
+  // The grouped form (one call for all experts of a layer): gemm() on every item,
+  // in any order or concurrently, so no item's C may overlap another item's C
+  // or operands.  Each item computes what gemm() computes for it (float rounding may
+  // differ with how the work is split over threads).
+  virtual void gemm_grouped(bool trans_a, bool trans_b, T alpha, T beta, const GemmGroupItem<T>* items,
+                            int64_t count) const {
+    for (int64_t i = 0; i < count; ++i) {
+      const GemmGroupItem<T>& g = items[i];
+      gemm(trans_a, trans_b, g.M, g.N, g.K, alpha, g.A, g.lda, g.B, g.ldb, beta, g.C, g.ldc);
+    }
+  }
 
   // y[rows, cols] += bias[cols] broadcast over rows.
   virtual void add_bias(int64_t rows, int64_t cols, const T* bias, T* y) const = 0;

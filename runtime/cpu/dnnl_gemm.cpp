@@ -1,0 +1,229 @@
+// runtime/cpu/dnnl_gemm.cpp — oneDNN matmul primitives for the float GEMMs: cache, bf16 rounding, per-thread stream/scratchpad.
+#include "runtime/cpu/dnnl_gemm.h"
+
+#include "runtime/cpu/bf16_pack.h"
+
+#include <omp.h>
+
+#include <array>
+#include <bit>
+#include <cstdlib>
+#include <map>
+#include <mutex>
+#include <oneapi/dnnl/dnnl.hpp>
+#include <string>
+#include <unordered_map>
+
+#include "runtime/error.h"
+
+namespace sy {
+
+namespace {
+
+using dt = dnnl::memory::data_type;
+
+// Every oneDNN call goes through here: the C++ API reports a failed status as
+// dnnl::error, which becomes a typed error.  "Unimplemented" means this CPU or
+// build lacks the kernel (bf16 on a CPU without AVX-512): a configuration the
+// user chose, exit 2.  Anything else is a bug in how we call oneDNN.
+template <class F>
+auto dnnl_check(const char* what, F&& f) -> decltype(f()) {
+  try {
+    return f();
+  } catch (const dnnl::error& e) {
+    if (e.status == dnnl_unimplemented)
+      throw ConfigError(std::string("oneDNN has no implementation of ") + what +
+                        " on this CPU (train.precision = bf16 needs AVX-512; use fp32)");
+    assertion_failed("oneDNN call", std::string(what) + ": " + e.what());
+  }
+}
+
+const dnnl::engine& cpu_engine() {
+  static const dnnl::engine engine = dnnl_check("engine creation", [] { return dnnl::engine(dnnl::engine::kind::cpu, 0); });
+  return engine;
+}
+
+// A stream is not meant to be shared between threads; one per thread is cheap on the CPU.
+dnnl::stream& thread_stream() {
+  thread_local dnnl::stream stream = dnnl_check("stream creation", [] { return dnnl::stream(cpu_engine()); });
+  return stream;
+}
+
+// Per-thread growable buffer, 64-byte aligned (scratchpads, bf16 copies of the operands).
+class AlignedBuffer {
+ public:
+  ~AlignedBuffer() { std::free(data_); }
+  void* get(size_t bytes) {
+    if (bytes > size_) {
+      std::free(data_);
+      size_ = (bytes + 63) / 64 * 64;
+      data_ = std::aligned_alloc(64, size_);
+      SY_ASSERT(data_, "out of memory for a GEMM scratch buffer");
+    }
+    return data_;
+  }
+
+ private:
+  void* data_ = nullptr;
+  size_t size_ = 0;
+};
+
+struct ThreadScratch {
+  AlignedBuffer pad, a16, b16, reorder_pad;
+};
+ThreadScratch& thread_scratch() {
+  thread_local ThreadScratch s;
+  return s;
+}
+
+// Threads oneDNN will use for a primitive created or run here.
+int current_threads() { return omp_in_parallel() ? 1 : omp_get_max_threads(); }
+
+}  // namespace
+
+void set_dnnl_threads(int threads) {
+  if (threads > 0) omp_set_num_threads(threads);
+}
+
+struct DnnlGemm::Cache {
+  struct Entry {
+    dnnl::matmul prim;
+    dnnl::memory::desc a, b, c;  // the matmul's operands
+    // bf16 only: A is rounded into a dense row-major copy by pack_bf16_dense; B
+    // into the matmul's preferred layout, by pack_bf16_vnni or pack_bf16_dense
+    // when that is the layout, else by a oneDNN reorder from the f32 view.
+    enum class BPack { vnni, dense, reorder } b_pack = BPack::reorder;
+    dnnl::memory::desc b_f32;
+    dnnl::reorder to_b;
+    size_t pad_bytes = 0, a_bytes = 0, b_bytes = 0, reorder_pad_bytes = 0;
+  };
+  // (trans_a, trans_b, M, N, K, lda, ldb, ldc, alpha bits, beta bits, threads)
+  using Key = std::array<int64_t, 11>;
+  std::mutex mutex;
+  std::map<Key, Entry> entries;
+};
+
+DnnlGemm::DnnlGemm(bool bf16) : bf16_(bf16), cache_(std::make_unique<Cache>()) {
+  // Probe once so a CPU without the kernel fails at start-up (exit 2), not mid-step.
+  float a[4] = {1, 2, 3, 4}, c[4] = {};
+  gemm(false, false, 2, 2, 2, 1.0f, a, 2, a, 2, 0.0f, c, 2);
+}
+
+DnnlGemm::~DnnlGemm() = default;
+
+namespace {
+
+// op(X)[rows, cols] of a stored row-major matrix with leading dimension ld: a
+// strided view, transposing swaps the strides.
+dnnl::memory::desc view(int64_t rows, int64_t cols, dt type, bool trans, int64_t ld) {
+  return dnnl::memory::desc({rows, cols}, type, trans ? dnnl::memory::dims{1, ld} : dnnl::memory::dims{ld, 1});
+}
+
+dnnl::memory::desc byte_desc(size_t bytes) {
+  return dnnl::memory::desc({static_cast<int64_t>(bytes)}, dt::u8, dnnl::memory::dims{1});
+}
+
+}  // namespace
+
+void DnnlGemm::gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+                    const float* B, int64_t ldb, float beta, float* C, int64_t ldc) const {
+  if (M == 0 || N == 0) return;
+  if (K == 0) {  // alpha·(empty sum) = 0: only the beta term is left
+    for (int64_t m = 0; m < M; ++m)
+      for (int64_t n = 0; n < N; ++n) C[m * ldc + n] = beta == 0.0f ? 0.0f : beta * C[m * ldc + n];
+    return;
+  }
+  const Cache::Key key{ta, tb, M, N, K, lda, ldb, ldc, std::bit_cast<uint32_t>(alpha), std::bit_cast<uint32_t>(beta),
+                       current_threads()};
+  const Cache::Entry* entry;
+  {
+    std::lock_guard<std::mutex> lock(cache_->mutex);
+    auto it = cache_->entries.find(key);
+    if (it == cache_->entries.end()) {
+      Cache::Entry e = dnnl_check(bf16_ ? "a bf16 matmul" : "an f32 matmul", [&] {
+        Cache::Entry e;
+        const dnnl::engine& eng = cpu_engine();
+        e.c = dnnl::memory::desc({M, N}, dt::f32, dnnl::memory::dims{ldc, 1});
+        if (bf16_) {
+          // B goes straight into the blocked layout the matmul prefers (the
+          // AMX/AVX-512 bf16 kernels want it): no extra pass over B.
+          e.b_f32 = view(K, N, dt::f32, tb, ldb);
+          e.a = dnnl::memory::desc({M, K}, dt::bf16, dnnl::memory::format_tag::ab);
+          e.b = dnnl::memory::desc({K, N}, dt::bf16, dnnl::memory::format_tag::any);
+        } else {
+          e.a = view(M, K, dt::f32, ta, lda);
+          e.b = view(K, N, dt::f32, tb, ldb);
+        }
+        dnnl::primitive_attr attr;
+        attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+        if (alpha != 1.0f) attr.set_output_scales(0, {alpha});
+        if (beta != 0.0f) {
+          dnnl::post_ops po;
+          po.append_sum(beta);
+          attr.set_post_ops(po);
+        }
+        dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(e.a, e.b, e.c), attr, eng);
+        e.b = pd.weights_desc();  // resolves `any`
+        e.pad_bytes = pd.scratchpad_desc().get_size();
+        e.prim = dnnl::matmul(pd);
+        if (bf16_) {
+          e.a_bytes = e.a.get_size();
+          e.b_bytes = e.b.get_size();
+          if (e.b == dnnl::memory::desc({K, N}, dt::bf16, dnnl::memory::format_tag::BA16a64b2a)) {
+            e.b_pack = Cache::Entry::BPack::vnni;
+          } else if (e.b == dnnl::memory::desc({K, N}, dt::bf16, dnnl::memory::format_tag::ab)) {
+            e.b_pack = Cache::Entry::BPack::dense;
+          } else {
+            dnnl::primitive_attr user_pad;  // the library's own scratchpad is shared between threads
+            user_pad.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+            dnnl::reorder::primitive_desc rb(eng, e.b_f32, eng, e.b, user_pad);
+            e.reorder_pad_bytes = rb.scratchpad_desc().get_size();
+            e.to_b = dnnl::reorder(rb);
+          }
+        }
+        return e;
+      });
+      it = cache_->entries.emplace(key, std::move(e)).first;
+    }
+    entry = &it->second;  // std::map nodes are stable; entries are never erased
+  }
+
+  dnnl_check("matmul execution", [&] {
+    const dnnl::engine& eng = cpu_engine();
+    dnnl::stream& strm = thread_stream();
+    ThreadScratch& scratch = thread_scratch();
+    dnnl::memory a, b;
+    if (bf16_) {
+      auto* a16 = static_cast<uint16_t*>(scratch.a16.get(entry->a_bytes));
+      auto* b16 = static_cast<uint16_t*>(scratch.b16.get(entry->b_bytes));
+      pack_bf16_dense(M, K, A, lda, ta, a16);
+      a = dnnl::memory(entry->a, eng, a16);
+      b = dnnl::memory(entry->b, eng, b16);
+      switch (entry->b_pack) {
+        case Cache::Entry::BPack::vnni: pack_bf16_vnni(K, N, B, ldb, tb, b16); break;
+        case Cache::Entry::BPack::dense: pack_bf16_dense(K, N, B, ldb, tb, b16); break;
+        case Cache::Entry::BPack::reorder: {
+          dnnl::memory b_f32(entry->b_f32, eng, const_cast<float*>(B));
+          std::unordered_map<int, dnnl::memory> rb{{DNNL_ARG_FROM, b_f32}, {DNNL_ARG_TO, b}};
+          if (entry->reorder_pad_bytes)
+            rb.emplace(DNNL_ARG_SCRATCHPAD, dnnl::memory(byte_desc(entry->reorder_pad_bytes), eng,
+                                                         scratch.reorder_pad.get(entry->reorder_pad_bytes)));
+          entry->to_b.execute(strm, rb);
+          break;
+        }
+      }
+    } else {
+      a = dnnl::memory(entry->a, eng, const_cast<float*>(A));
+      b = dnnl::memory(entry->b, eng, const_cast<float*>(B));
+    }
+    dnnl::memory c(entry->c, eng, C);
+    std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, b}, {DNNL_ARG_DST, c}};
+    if (entry->pad_bytes)
+      args.emplace(DNNL_ARG_SCRATCHPAD,
+                   dnnl::memory(byte_desc(entry->pad_bytes), eng, scratch.pad.get(entry->pad_bytes)));
+    entry->prim.execute(strm, args);
+    strm.wait();
+  });
+}
+
+}  // namespace sy

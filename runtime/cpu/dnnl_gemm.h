@@ -1,0 +1,41 @@
+// runtime/cpu/dnnl_gemm.h — DnnlGemm: row-major float GEMMs as cached oneDNN matmul primitives, fp32 or bf16 compute.
+#pragma once
+#include <cstdint>
+#include <memory>
+
+namespace sy {
+
+// C[M,N] = alpha·op(A)·op(B) + beta·C with CoreOps::gemm's conventions.
+//
+// fp32: an f32 matmul on the operands in place.  bf16: A and B are rounded to
+// bf16 (round to nearest even) into per-thread scratch copies (B in the
+// blocked layout the kernel reads), multiplied as bf16×bf16 with f32
+// accumulation, and C stays f32 (DESIGN: bf16 compute, fp32 everything else).
+//
+// Primitives are created once per (shape, transposes, strides, alpha, beta,
+// thread count) and cached; alpha is an output scale, beta a sum post-op.
+// Callable from several threads at once (the cache is locked, the stream and
+// scratchpad are per thread); inside an OpenMP parallel region a GEMM runs on
+// the calling thread alone.
+class DnnlGemm {
+ public:
+  explicit DnnlGemm(bool bf16);
+  ~DnnlGemm();
+  DnnlGemm(const DnnlGemm&) = delete;
+  DnnlGemm& operator=(const DnnlGemm&) = delete;
+
+  void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+            const float* B, int64_t ldb, float beta, float* C, int64_t ldc) const;
+
+  bool bf16() const { return bf16_; }
+
+ private:
+  struct Cache;
+  bool bf16_;
+  std::unique_ptr<Cache> cache_;
+};
+
+// Threads of oneDNN's OpenMP runtime for GEMMs issued from this thread (≤ 0: leave the default).
+void set_dnnl_threads(int threads);
+
+}  // namespace sy
