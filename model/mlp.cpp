@@ -73,11 +73,27 @@ namespace {
 // Grouped-call helpers over the experts that have rows (`active`); x_of(j) etc.
 // give expert j's operands.
 
+// Per-thread lists the grouped calls fill every layer and step; clear() keeps
+// their capacity, so the steady-state step loop does not allocate.
+template <class T>
+struct GroupScratch {
+  std::vector<int> active;
+  std::vector<int64_t> rows;
+  std::vector<const Linear<T>*> fc1, fc2, fc3;
+  std::vector<GemmGroupItem<T>> items, data_items;
+};
+template <class T>
+GroupScratch<T>& group_scratch() {
+  thread_local GroupScratch<T> s;
+  return s;
+}
+
 // y_j[rows, out] = x_j · W_jᵀ (+ b_j), all j in one grouped GEMM.
 template <class T, class X, class Y>
 void linear_forward_group(const Backend<T>& be, const std::vector<int>& active, const std::vector<int64_t>& rows,
                           const std::vector<const Linear<T>*>& lin, X x_of, Y y_of) {
-  std::vector<GemmGroupItem<T>> items;
+  std::vector<GemmGroupItem<T>>& items = group_scratch<T>().items;
+  items.clear();
   for (int j : active) {
     const Linear<T>& l = *lin[j];
     items.push_back({rows[j], l.out(), l.in(), x_of(j), l.in(), l.weight()->value.data(), l.in(), y_of(j), l.out()});
@@ -91,7 +107,10 @@ void linear_forward_group(const Backend<T>& be, const std::vector<int>& active, 
 template <class T, class X, class DY, class DX>
 void linear_backward_group(const Backend<T>& be, const std::vector<int>& active, const std::vector<int64_t>& rows,
                            const std::vector<const Linear<T>*>& lin, X x_of, DY dy_of, DX dx_of, bool accumulate_dx) {
-  std::vector<GemmGroupItem<T>> weight_items, data_items;
+  std::vector<GemmGroupItem<T>>& weight_items = group_scratch<T>().items;
+  std::vector<GemmGroupItem<T>>& data_items = group_scratch<T>().data_items;
+  weight_items.clear();
+  data_items.clear();
   for (int j : active) {
     const Linear<T>& l = *lin[j];
     weight_items.push_back(
@@ -115,9 +134,15 @@ void Mlp<T>::forward_group(const Backend<T>& be, const std::vector<Mlp>& experts
   if (L == 0) return;
   const int64_t d = experts[0].fc1_.in();
   const Activation act = experts[0].act_;
-  std::vector<int> active;
-  std::vector<int64_t> rows(counts, counts + L);
-  std::vector<const Linear<T>*> fc1(L), fc2(L), fc3(L);
+  GroupScratch<T>& g = group_scratch<T>();
+  std::vector<int>& active = g.active;
+  std::vector<int64_t>& rows = g.rows;
+  std::vector<const Linear<T>*>&fc1 = g.fc1, &fc2 = g.fc2, &fc3 = g.fc3;
+  active.clear();
+  rows.assign(counts, counts + L);
+  fc1.resize(L);
+  fc2.resize(L);
+  fc3.resize(L);
   for (int j = 0; j < L; ++j) {
     fc1[j] = &experts[j].fc1_;
     fc2[j] = &experts[j].fc2_;
@@ -125,9 +150,9 @@ void Mlp<T>::forward_group(const Backend<T>& be, const std::vector<Mlp>& experts
     if (rows[j] == 0) continue;
     active.push_back(j);
     const int64_t H = experts[j].hidden();
-    acts[j].h1.resize({rows[j], H});
-    acts[j].a.resize({rows[j], H});
-    if (act == Activation::swiglu) acts[j].h3.resize({rows[j], H});
+    ensure(acts[j].h1, rows[j], H);
+    ensure(acts[j].a, rows[j], H);
+    if (act == Activation::swiglu) ensure(acts[j].h3, rows[j], H);
   }
   auto x_of = [&](int j) { return x + offsets[j] * d; };
   linear_forward_group(be, active, rows, fc1, x_of, [&](int j) { return acts[j].h1.data(); });
@@ -153,16 +178,22 @@ void Mlp<T>::backward_group(const Backend<T>& be, const std::vector<Mlp>& expert
   if (L == 0) return;
   const int64_t d = experts[0].fc1_.in();
   const Activation act = experts[0].act_;
-  std::vector<int> active;
-  std::vector<int64_t> rows(counts, counts + L);
-  std::vector<const Linear<T>*> fc1(L), fc2(L), fc3(L);
+  GroupScratch<T>& g = group_scratch<T>();
+  std::vector<int>& active = g.active;
+  std::vector<int64_t>& rows = g.rows;
+  std::vector<const Linear<T>*>&fc1 = g.fc1, &fc2 = g.fc2, &fc3 = g.fc3;
+  active.clear();
+  rows.assign(counts, counts + L);
+  fc1.resize(L);
+  fc2.resize(L);
+  fc3.resize(L);
   for (int j = 0; j < L; ++j) {
     fc1[j] = &experts[j].fc1_;
     fc2[j] = &experts[j].fc2_;
     fc3[j] = &experts[j].fc3_;
     if (rows[j] == 0) continue;
     active.push_back(j);
-    acts[j].da.resize({rows[j], experts[j].hidden()});
+    ensure(acts[j].da, rows[j], experts[j].hidden());
   }
   auto x_of = [&](int j) { return x + offsets[j] * d; };
   auto dx_of = [&](int j) { return dx + offsets[j] * d; };

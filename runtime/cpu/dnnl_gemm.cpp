@@ -6,10 +6,12 @@
 #include <omp.h>
 
 #include <array>
+#include <atomic>
 #include <bit>
 #include <cstdlib>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <oneapi/dnnl/dnnl.hpp>
 #include <string>
 #include <unordered_map>
@@ -21,6 +23,9 @@ namespace sy {
 namespace {
 
 using dt = dnnl::memory::data_type;
+
+std::atomic<uint64_t> g_next_instance{1};  // DnnlGemm instances, for per-thread bindings
+
 
 // Every oneDNN call goes through here: the C++ API reports a failed status as
 // dnnl::error, which becomes a typed error.  "Unimplemented" means this CPU or
@@ -103,7 +108,11 @@ struct DnnlGemm::Cache {
   std::map<Key, Entry> entries;
 };
 
-DnnlGemm::DnnlGemm(bool bf16) : bf16_(bf16), cache_(std::make_unique<Cache>()) {
+DnnlGemm::DnnlGemm(bool bf16, size_t max_cached_shapes)
+    : bf16_(bf16),
+      instance_(g_next_instance.fetch_add(1)),
+      max_cached_shapes_(max_cached_shapes),
+      cache_(std::make_unique<Cache>()) {
   // Probe once so a CPU without the kernel fails at start-up (exit 2), not mid-step.
   float a[4] = {1, 2, 3, 4}, c[4] = {};
   gemm(false, false, 2, 2, 2, 1.0f, a, 2, a, 2, 0.0f, c, 2);
@@ -123,7 +132,54 @@ dnnl::memory::desc byte_desc(size_t bytes) {
   return dnnl::memory::desc({static_cast<int64_t>(bytes)}, dt::u8, dnnl::memory::dims{1});
 }
 
+thread_local int t_library_depth = 0;
+
+// Marks a oneDNN primitive execution on this thread (see inside_dnnl_execute).
+struct LibraryCall {
+  LibraryCall() { ++t_library_depth; }
+  ~LibraryCall() { --t_library_depth; }
+};
+
 }  // namespace
+
+bool inside_dnnl_execute() { return t_library_depth > 0; }
+
+// Memory objects and argument maps of one cached primitive, bound once per
+// thread and re-pointed at each call's buffers with set_data_handle: building
+// them per call allocated a dozen small objects per GEMM (the steady-state
+// step loop must not allocate).  Keyed by (DnnlGemm instance, entry), never by
+// address alone: a later DnnlGemm may reuse a destroyed one's addresses.
+struct DnnlGemm::Bound {
+  std::unordered_map<int, dnnl::memory> args, reorder_args;
+  void set(int arg, void* p) { args.at(arg).set_data_handle(p); }
+  void set_reorder(int arg, void* p) { reorder_args.at(arg).set_data_handle(p); }
+};
+
+DnnlGemm::Bound& DnnlGemm::bound_args(uint64_t instance, const void* entry_ptr) {
+  thread_local std::map<std::pair<uint64_t, const void*>, Bound> per_thread;
+  auto key = std::make_pair(instance, entry_ptr);
+  auto it = per_thread.find(key);
+  if (it != per_thread.end()) return it->second;
+  LibraryCall new_shape;  // once per shape and thread, like the primitive itself
+  return per_thread.emplace(key, make_bound(entry_ptr)).first->second;
+}
+
+DnnlGemm::Bound DnnlGemm::make_bound(const void* entry_ptr) {
+  const auto* entry = static_cast<const Cache::Entry*>(entry_ptr);
+  const dnnl::engine& eng = cpu_engine();
+  Bound b;
+  auto mem = [&](const dnnl::memory::desc& d) { return dnnl::memory(d, eng, DNNL_MEMORY_NONE); };
+  b.args.emplace(DNNL_ARG_SRC, mem(entry->a));
+  b.args.emplace(DNNL_ARG_WEIGHTS, mem(entry->b));
+  b.args.emplace(DNNL_ARG_DST, mem(entry->c));
+  if (entry->pad_bytes) b.args.emplace(DNNL_ARG_SCRATCHPAD, mem(byte_desc(entry->pad_bytes)));
+  if (entry->b_pack == Cache::Entry::BPack::reorder && entry->to_b) {
+    b.reorder_args.emplace(DNNL_ARG_FROM, mem(entry->b_f32));
+    b.reorder_args.emplace(DNNL_ARG_TO, mem(entry->b));
+    if (entry->reorder_pad_bytes) b.reorder_args.emplace(DNNL_ARG_SCRATCHPAD, mem(byte_desc(entry->reorder_pad_bytes)));
+  }
+  return b;
+}
 
 void DnnlGemm::gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
                     const float* B, int64_t ldb, float beta, float* C, int64_t ldc) const {
@@ -136,10 +192,12 @@ void DnnlGemm::gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alp
   const Cache::Key key{ta, tb, M, N, K, lda, ldb, ldc, std::bit_cast<uint32_t>(alpha), std::bit_cast<uint32_t>(beta),
                        current_threads()};
   const Cache::Entry* entry;
+  std::optional<Cache::Entry> uncached;  // a shape met after the cache is full
   {
     std::lock_guard<std::mutex> lock(cache_->mutex);
     auto it = cache_->entries.find(key);
     if (it == cache_->entries.end()) {
+      LibraryCall in_library;
       Cache::Entry e = dnnl_check(bf16_ ? "a bf16 matmul" : "an f32 matmul", [&] {
         Cache::Entry e;
         const dnnl::engine& eng = cpu_engine();
@@ -183,45 +241,51 @@ void DnnlGemm::gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alp
         }
         return e;
       });
-      it = cache_->entries.emplace(key, std::move(e)).first;
+      if (cache_->entries.size() < max_cached_shapes_) {
+        it = cache_->entries.emplace(key, std::move(e)).first;
+      } else {
+        uncached.emplace(std::move(e));
+      }
     }
-    entry = &it->second;  // std::map nodes are stable; entries are never erased
+    entry = uncached ? &*uncached : &it->second;  // std::map nodes are stable; entries are never erased
   }
 
   dnnl_check("matmul execution", [&] {
-    const dnnl::engine& eng = cpu_engine();
     dnnl::stream& strm = thread_stream();
     ThreadScratch& scratch = thread_scratch();
-    dnnl::memory a, b;
+    std::optional<Bound> local;
+    if (uncached) {
+      LibraryCall new_shape;
+      local.emplace(make_bound(entry));
+    }
+    Bound& bound = uncached ? *local : bound_args(instance_, entry);
     if (bf16_) {
       auto* a16 = static_cast<uint16_t*>(scratch.a16.get(entry->a_bytes));
       auto* b16 = static_cast<uint16_t*>(scratch.b16.get(entry->b_bytes));
       pack_bf16_dense(M, K, A, lda, ta, a16);
-      a = dnnl::memory(entry->a, eng, a16);
-      b = dnnl::memory(entry->b, eng, b16);
+      bound.set(DNNL_ARG_SRC, a16);
+      bound.set(DNNL_ARG_WEIGHTS, b16);
       switch (entry->b_pack) {
         case Cache::Entry::BPack::vnni: pack_bf16_vnni(K, N, B, ldb, tb, b16); break;
         case Cache::Entry::BPack::dense: pack_bf16_dense(K, N, B, ldb, tb, b16); break;
         case Cache::Entry::BPack::reorder: {
-          dnnl::memory b_f32(entry->b_f32, eng, const_cast<float*>(B));
-          std::unordered_map<int, dnnl::memory> rb{{DNNL_ARG_FROM, b_f32}, {DNNL_ARG_TO, b}};
+          bound.set_reorder(DNNL_ARG_FROM, const_cast<float*>(B));
+          bound.set_reorder(DNNL_ARG_TO, b16);
           if (entry->reorder_pad_bytes)
-            rb.emplace(DNNL_ARG_SCRATCHPAD, dnnl::memory(byte_desc(entry->reorder_pad_bytes), eng,
-                                                         scratch.reorder_pad.get(entry->reorder_pad_bytes)));
-          entry->to_b.execute(strm, rb);
+            bound.set_reorder(DNNL_ARG_SCRATCHPAD, scratch.reorder_pad.get(entry->reorder_pad_bytes));
+          LibraryCall in_library;
+          entry->to_b.execute(strm, bound.reorder_args);
           break;
         }
       }
     } else {
-      a = dnnl::memory(entry->a, eng, const_cast<float*>(A));
-      b = dnnl::memory(entry->b, eng, const_cast<float*>(B));
+      bound.set(DNNL_ARG_SRC, const_cast<float*>(A));
+      bound.set(DNNL_ARG_WEIGHTS, const_cast<float*>(B));
     }
-    dnnl::memory c(entry->c, eng, C);
-    std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, b}, {DNNL_ARG_DST, c}};
-    if (entry->pad_bytes)
-      args.emplace(DNNL_ARG_SCRATCHPAD,
-                   dnnl::memory(byte_desc(entry->pad_bytes), eng, scratch.pad.get(entry->pad_bytes)));
-    entry->prim.execute(strm, args);
+    bound.set(DNNL_ARG_DST, C);
+    if (entry->pad_bytes) bound.set(DNNL_ARG_SCRATCHPAD, scratch.pad.get(entry->pad_bytes));
+    LibraryCall in_library;
+    entry->prim.execute(strm, bound.args);
     strm.wait();
   });
 }

@@ -1,5 +1,6 @@
 // runtime/cpu/dnnl_gemm.h — DnnlGemm: row-major float GEMMs as cached oneDNN matmul primitives, fp32 or bf16 compute.
 #pragma once
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 
@@ -19,7 +20,10 @@ namespace sy {
 // the calling thread alone.
 class DnnlGemm {
  public:
-  explicit DnnlGemm(bool bf16);
+  // Expert GEMMs change their row count with the routing every step, so a long
+  // run meets many shapes; past `max_cached_shapes`, a primitive is created for
+  // the call and dropped (slower, but memory stays bounded over a week-long run).
+  explicit DnnlGemm(bool bf16, size_t max_cached_shapes = 4096);
   ~DnnlGemm();
   DnnlGemm(const DnnlGemm&) = delete;
   DnnlGemm& operator=(const DnnlGemm&) = delete;
@@ -31,9 +35,21 @@ class DnnlGemm {
 
  private:
   struct Cache;
+  struct Bound;
+  static Bound& bound_args(uint64_t instance, const void* entry);
+  static Bound make_bound(const void* entry);
   bool bf16_;
+  uint64_t instance_;
+  size_t max_cached_shapes_;
   std::unique_ptr<Cache> cache_;
 };
+
+// True on this thread while oneDNN creates or executes a primitive.  oneDNN
+// builds a small argument map inside every execution, and creating a primitive
+// for a new shape (an expert GEMM with a row count not met before) allocates:
+// library internals we cannot pre-allocate.  tests/unit/steady_state_alloc_test.cpp
+// counts those apart from allocations of our own code, which must be zero.
+bool inside_dnnl_execute();
 
 // Threads of oneDNN's OpenMP runtime for GEMMs issued from this thread (≤ 0: leave the default).
 void set_dnnl_threads(int threads);

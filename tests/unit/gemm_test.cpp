@@ -6,6 +6,7 @@
 
 #include "runtime/backend.h"
 #include "runtime/cpu/bf16_pack.h"
+#include "runtime/cpu/dnnl_gemm.h"
 #include "runtime/error.h"
 #include "tests/unit/gradcheck.h"
 
@@ -191,6 +192,26 @@ TEST(CpuGemm, Fp32MatchesDoubleReference) {
     reference(k, o, [](float x) { return double(x); }, ref, mag);
     EXPECT_LE(worst_relative_error(*be.core, k, o, ref, mag), kAccumulationTol) << label(k);
   }
+}
+
+// Past its cache capacity DnnlGemm creates primitives per call: same results.
+TEST(CpuGemm, ShapesBeyondTheCacheCapacityStillMultiplyCorrectly) {
+  const DnnlGemm small_cache(false, 2);
+  uint64_t seed = 7;
+  for (int pass = 0; pass < 2; ++pass)
+    for (const Case& k : cases()) {
+      const Operands o = make_operands(k, seed += 3);
+      std::vector<double> ref, mag;
+      reference(k, o, [](float x) { return double(x); }, ref, mag);
+      std::vector<float> c = o.c0;
+      small_cache.gemm(k.ta, k.tb, k.M, k.N, k.K, k.alpha, o.a.data(), o.lda, o.b.data(), o.ldb, k.beta, c.data(),
+                       o.ldc);
+      double worst = 0;
+      for (int64_t m = 0; m < k.M; ++m)
+        for (int64_t n = 0; n < k.N; ++n)
+          worst = std::max(worst, std::abs(c[m * o.ldc + n] - ref[m * o.ldc + n]) / std::max(mag[m * o.ldc + n], 1e-30));
+      EXPECT_LE(worst, kAccumulationTol) << "pass " << pass << " " << label(k);
+    }
 }
 
 TEST(CpuGemm, Bf16MatchesReferenceOnRoundedInputs) {
