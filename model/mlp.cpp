@@ -88,6 +88,26 @@ GroupScratch<T>& group_scratch() {
   return s;
 }
 
+// Fills the per-thread lists for a layer's experts: their Linears and row
+// counts, and which experts have rows.
+template <class T>
+GroupScratch<T>& group_lists(const std::vector<Mlp<T>>& experts, const int64_t* counts) {
+  GroupScratch<T>& g = group_scratch<T>();
+  const size_t L = experts.size();
+  g.active.clear();
+  g.rows.assign(counts, counts + L);
+  g.fc1.resize(L);
+  g.fc2.resize(L);
+  g.fc3.resize(L);
+  for (size_t j = 0; j < L; ++j) {
+    g.fc1[j] = &experts[j].fc1();
+    g.fc2[j] = &experts[j].fc2();
+    g.fc3[j] = &experts[j].fc3();
+    if (counts[j] != 0) g.active.push_back(static_cast<int>(j));
+  }
+  return g;
+}
+
 // y_j[rows, out] = x_j · W_jᵀ (+ b_j), all j in one grouped GEMM.
 template <class T, class X, class Y>
 void linear_forward_group(const Backend<T>& be, const std::vector<int>& active, const std::vector<int64_t>& rows,
@@ -134,21 +154,11 @@ void Mlp<T>::forward_group(const Backend<T>& be, const std::vector<Mlp>& experts
   if (L == 0) return;
   const int64_t d = experts[0].fc1_.in();
   const Activation act = experts[0].act_;
-  GroupScratch<T>& g = group_scratch<T>();
-  std::vector<int>& active = g.active;
-  std::vector<int64_t>& rows = g.rows;
-  std::vector<const Linear<T>*>&fc1 = g.fc1, &fc2 = g.fc2, &fc3 = g.fc3;
-  active.clear();
-  rows.assign(counts, counts + L);
-  fc1.resize(L);
-  fc2.resize(L);
-  fc3.resize(L);
-  for (int j = 0; j < L; ++j) {
-    fc1[j] = &experts[j].fc1_;
-    fc2[j] = &experts[j].fc2_;
-    fc3[j] = &experts[j].fc3_;
-    if (rows[j] == 0) continue;
-    active.push_back(j);
+  GroupScratch<T>& g = group_lists(experts, counts);
+  const std::vector<int>& active = g.active;
+  const std::vector<int64_t>& rows = g.rows;
+  const std::vector<const Linear<T>*>&fc1 = g.fc1, &fc2 = g.fc2, &fc3 = g.fc3;
+  for (int j : active) {
     const int64_t H = experts[j].hidden();
     ensure(acts[j].h1, rows[j], H);
     ensure(acts[j].a, rows[j], H);
@@ -178,21 +188,11 @@ void Mlp<T>::backward_group(const Backend<T>& be, const std::vector<Mlp>& expert
   if (L == 0) return;
   const int64_t d = experts[0].fc1_.in();
   const Activation act = experts[0].act_;
-  GroupScratch<T>& g = group_scratch<T>();
-  std::vector<int>& active = g.active;
-  std::vector<int64_t>& rows = g.rows;
-  std::vector<const Linear<T>*>&fc1 = g.fc1, &fc2 = g.fc2, &fc3 = g.fc3;
-  active.clear();
-  rows.assign(counts, counts + L);
-  fc1.resize(L);
-  fc2.resize(L);
-  fc3.resize(L);
-  for (int j = 0; j < L; ++j) {
-    fc1[j] = &experts[j].fc1_;
-    fc2[j] = &experts[j].fc2_;
-    fc3[j] = &experts[j].fc3_;
-    if (rows[j] == 0) continue;
-    active.push_back(j);
+  GroupScratch<T>& g = group_lists(experts, counts);
+  const std::vector<int>& active = g.active;
+  const std::vector<int64_t>& rows = g.rows;
+  const std::vector<const Linear<T>*>&fc1 = g.fc1, &fc2 = g.fc2, &fc3 = g.fc3;
+  for (int j : active) {
     ensure(acts[j].da, rows[j], experts[j].hidden());
   }
   auto x_of = [&](int j) { return x + offsets[j] * d; };

@@ -34,6 +34,9 @@ class Mlp {
                 bool accumulate_dx = false) const;
 
   int64_t hidden() const { return fc1_.out(); }
+  const Linear<T>& fc1() const { return fc1_; }
+  const Linear<T>& fc2() const { return fc2_; }
+  const Linear<T>& fc3() const { return fc3_; }
 
   // A layer's routed experts at once, each GEMM stage one grouped call
   // (CoreOps::gemm_grouped): expert j runs forward/backward on the rows

@@ -164,19 +164,34 @@ SY_CPU_CLONES void add_weighted_rows(const T* __restrict a, int64_t m, const T* 
   for (int64_t d = 0; d < D; ++d) out[d] += acc[d];
 }
 
-// Per-thread scratch of the attention kernels: grown on first use, reused after.
+// Scratch of the attention kernels, one per piece of (b, g) pairs.
 template <class T>
 struct AttentionScratch {
   std::vector<T> kt, vt, p, dp, acc, row_max, row_sum, delta, ds_t, p_t;
 };
 template <class T>
-AttentionScratch<T>& attention_scratch() {
-  thread_local AttentionScratch<T> s;
-  return s;
-}
-template <class T>
 void grow(std::vector<T>& v, int64_t n) {
   if (static_cast<int64_t>(v.size()) < n) v.resize(n);
+}
+
+// body(scratch, first pair, end pair) over [0, pairs) in up to 4 pieces per
+// loop thread.  The scratch belongs to the piece, not to the thread that runs
+// it, and the calling thread sizes it (size_scratch) before the pieces start:
+// which pool thread claims which piece varies from step to step on a busy
+// machine, and a thread meeting the kernel for the first time must not
+// allocate in a steady-state step.
+template <class T, class Size, class Body>
+void for_pair_pieces(int64_t pairs, Size size_scratch, Body body) {
+  thread_local std::vector<AttentionScratch<T>> caller_slots;
+  // A reference: inside the lambda, the name of a thread_local would mean the
+  // running pool thread's own (empty) instance.
+  std::vector<AttentionScratch<T>>& slots = caller_slots;
+  const int64_t P = std::max<int64_t>(1, std::min<int64_t>(pairs, 4 * int64_t(cpu_loop_threads())));
+  if (static_cast<int64_t>(slots.size()) < P) slots.resize(P);
+  for (int64_t i = 0; i < P; ++i) size_scratch(slots[i]);
+  parallel_for(P, 1, [&](int64_t pb, int64_t pe) {
+    for (int64_t piece = pb; piece < pe; ++piece) body(slots[piece], pairs * piece / P, pairs * (piece + 1) / P);
+  });
 }
 
 }  // namespace
@@ -211,9 +226,10 @@ void CpuAttentionOps<T>::attention_forward(int64_t B, int64_t S, int64_t Hq, int
   const int64_t bq = std::min(block_q_, S), bk = std::min(block_k_, S);
   // (b, g) pairs are independent (each writes its own heads' out and lse rows):
   // they are split across the loop threads, each with its own scratch.
-  parallel_for(B * Hkv, 1, [&](int64_t pair_begin, int64_t pair_end) {
-    AttentionScratch<T>& sc = attention_scratch<T>();
+  auto size_scratch = [&](AttentionScratch<T>& sc) {
     grow(sc.kt, D * S), grow(sc.p, bk), grow(sc.acc, bq * D), grow(sc.row_max, bq), grow(sc.row_sum, bq);
+  };
+  for_pair_pieces<T>(B * Hkv, size_scratch, [&](AttentionScratch<T>& sc, int64_t pair_begin, int64_t pair_end) {
     T* kt = sc.kt.data();
     T* p = sc.p.data();
     T* acc = sc.acc.data();
@@ -280,10 +296,11 @@ void CpuAttentionOps<T>::attention_backward(int64_t B, int64_t S, int64_t Hq, in
   const int64_t bq = std::min(block_q_, S), bk = std::min(block_k_, S);
   // Parallel over (b, g) like the forward: dk and dv rows of kv head g are
   // written only by g's query heads, dq rows only by their own head.
-  parallel_for(B * Hkv, 1, [&](int64_t pair_begin, int64_t pair_end) {
-    AttentionScratch<T>& sc = attention_scratch<T>();
+  auto size_scratch = [&](AttentionScratch<T>& sc) {
     grow(sc.kt, D * S), grow(sc.vt, D * S), grow(sc.p, bk), grow(sc.dp, bk), grow(sc.delta, bq);
     grow(sc.ds_t, bk * bq), grow(sc.p_t, bk * bq);
+  };
+  for_pair_pieces<T>(B * Hkv, size_scratch, [&](AttentionScratch<T>& sc, int64_t pair_begin, int64_t pair_end) {
     T* kt = sc.kt.data();
     T* vt = sc.vt.data();
     T* p = sc.p.data();
