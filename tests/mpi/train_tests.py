@@ -178,7 +178,13 @@ def scenario_preempt():
         split = common + [f"--ckpt.dir={tmp}/ck", f"--log.metrics={tmp}/split.jsonl"]
         proc = start(2, 2, split)
         pids = rank_pids(proc.pid, 2, time.monotonic() + 30)
-        time.sleep(1.0)
+        # Signal once training is under way (a few steps logged), not after a fixed
+        # sleep: 2500 tiny steps can finish in under a second.
+        deadline = time.monotonic() + 30
+        while proc.poll() is None and time.monotonic() < deadline:
+            if os.path.exists(f"{tmp}/split.jsonl") and sum(1 for _ in open(f"{tmp}/split.jsonl")) >= 5:
+                break
+            time.sleep(0.005)
         os.kill(pids[1], signal.SIGUSR1)
         out, _ = proc.communicate(timeout=60)
         check(proc.returncode == 0, f"preempted run exits 0 (got {proc.returncode})")
