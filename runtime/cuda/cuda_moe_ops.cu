@@ -154,13 +154,6 @@ __global__ void combine_rows_backward_kernel(int64_t M, int64_t d, const int32_t
 
 }  // namespace
 
-#define SY_LAUNCH(kernel, n, ...)                                     \
-  do {                                                                \
-    if ((n) > 0) {                                                    \
-      kernel<<<blocks_for(n), kThreads, 0, ctx_->s()>>>(__VA_ARGS__); \
-      SY_LAUNCHED();                                                  \
-    }                                                                 \
-  } while (0)
 
 template <class T>
 void CudaMoeOps<T>::router_softmax(int64_t N, int64_t E, const T* logits, T* probs, T* lse) const {

@@ -220,13 +220,6 @@ __global__ void cross_entropy_kernel(int64_t N, int64_t V, const T* logits, cons
 
 }  // namespace
 
-#define SY_LAUNCH(kernel, n, ...)                                                  \
-  do {                                                                             \
-    if ((n) > 0) {                                                                 \
-      kernel<<<blocks_for(n), kThreads, 0, ctx_->s()>>>(__VA_ARGS__);              \
-      SY_LAUNCHED();                                                               \
-    }                                                                              \
-  } while (0)
 #define SY_LAUNCH_ROWS(kernel, rows, ...)                                          \
   do {                                                                             \
     if ((rows) > 0) {                                                              \

@@ -39,6 +39,15 @@ inline unsigned blocks_for(int64_t n) {
 // Checks the launch that just happened (bad configuration, no kernel image for this GPU).
 #define SY_LAUNCHED() SY_GPU(cudaGetLastError())
 
+// Launches `kernel` over n elements on the op group's stream (member ctx_), skipping n = 0.
+#define SY_LAUNCH(kernel, n, ...)                                     \
+  do {                                                                \
+    if ((n) > 0) {                                                    \
+      kernel<<<blocks_for(n), kThreads, 0, ctx_->s()>>>(__VA_ARGS__); \
+      SY_LAUNCHED();                                                  \
+    }                                                                 \
+  } while (0)
+
 struct Sum {
   template <class A>
   __device__ A operator()(A a, A b) const {
