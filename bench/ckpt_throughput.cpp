@@ -46,6 +46,7 @@ namespace {
 struct Args {
   fs::path dir = "/tmp/sy-ckpt-throughput";
   int reps = 3;
+  int warmup = 1;   // discarded repetitions (the first touch of fresh memory pages is slow on a VM)
   int layers = 4;   // every layer MoE; 4 layers ≈ 1.1 GB of state
   int ep = 4;       // rank files
   int experts = 16;
@@ -58,7 +59,7 @@ struct Args {
 [[noreturn]] void usage(const char* prog, const std::string& error) {
   if (!error.empty()) std::fprintf(stderr, "%s: %s\n", prog, error.c_str());
   std::fprintf(stderr,
-               "usage: %s [--dir PATH] [--reps N] [--layers N] [--ep N] [--experts N] [--d-model N] [--d-ff N]\n"
+               "usage: %s [--dir PATH] [--reps N] [--warmup N] [--layers N] [--ep N] [--experts N] [--d-model N] [--d-ff N]\n"
                "          [--vocab N] [--json]\n"
                "  --dir     working directory on the disk to measure (created, removed after) [/tmp/sy-ckpt-throughput]\n",
                prog);
@@ -73,15 +74,18 @@ Args parse_args(int argc, char** argv) {
       if (i + 1 >= argc) usage(argv[0], f + " needs a value");
       return argv[++i];
     };
-    auto positive = [&]() {
+    auto integer = [&](long least) {
       std::string v = value();
       char* end = nullptr;
       long x = std::strtol(v.c_str(), &end, 10);
-      if (v.empty() || *end != '\0' || x < 1 || x > 1 << 20) usage(argv[0], f + " wants a positive integer");
+      if (v.empty() || *end != '\0' || x < least || x > 1 << 20)
+        usage(argv[0], f + (least > 0 ? " wants a positive integer" : " wants a non-negative integer"));
       return static_cast<int>(x);
     };
+    auto positive = [&]() { return integer(1); };
     if (f == "--dir") a.dir = value();
     else if (f == "--reps") a.reps = positive();
+    else if (f == "--warmup") a.warmup = integer(0);
     else if (f == "--layers") a.layers = positive();
     else if (f == "--ep") a.ep = positive();
     else if (f == "--experts") a.experts = positive();
@@ -277,6 +281,15 @@ sy::bench::Result result(const std::string& name, const std::string& shape, std:
   return r;
 }
 
+// Median over repetitions of baseline_time / checkpoint_time (= checkpoint rate ÷ baseline rate).
+double paired_ratio(const std::vector<double>& baseline, const std::vector<double>& ckpt) {
+  std::vector<double> r;
+  for (size_t i = 0; i < ckpt.size(); ++i) r.push_back(baseline[i] / ckpt[i]);
+  std::sort(r.begin(), r.end());
+  const size_t n = r.size();
+  return n % 2 ? r[n / 2] : 0.5 * (r[n / 2 - 1] + r[n / 2]);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -306,10 +319,11 @@ int main(int argc, char** argv) {
 
   std::vector<double> ts, tl, tw, tr;
   try {
-    for (int rep = 0; rep < a.reps; ++rep) {
+    for (int rep = -a.warmup; rep < a.reps; ++rep) {
+      if (rep == 0) ts.clear(), tl.clear(), tw.clear(), tr.clear();  // drop the warm-up repetitions
       // Alternate which goes first, so a load change hurts both alike.
       for (int k = 0; k < 2; ++k) {
-        if ((rep + k) % 2 == 0) {
+        if ((rep + a.warmup + k) % 2 == 0) {
           fs::path step_dir;
           ts.push_back(ckpt_save(ckdir, meta, src, &step_dir));
           drop_cache_tree(ckdir);
@@ -324,7 +338,7 @@ int main(int argc, char** argv) {
           for (const fs::path& p : files) fs::remove(p);
         }
       }
-      std::fprintf(stderr, "rep %d: save %.2fs load %.2fs fwrite %.2fs fread %.2fs\n", rep, ts.back(), tl.back(),
+      std::fprintf(stderr, "%s %d: save %.2fs load %.2fs fwrite %.2fs fread %.2fs\n", rep < 0 ? "warmup" : "rep", rep, ts.back(), tl.back(),
                    tw.back(), tr.back());
     }
   } catch (const std::exception& e) {
@@ -335,7 +349,7 @@ int main(int argc, char** argv) {
   fs::remove_all(a.dir);
 
   sy::bench::Options opt;
-  opt.warmup = 0;
+  opt.warmup = a.warmup;
   opt.reps = a.reps;
   opt.min_sample_ms = 0;
   sy::bench::print_header("ckpt_throughput", opt);
@@ -348,5 +362,9 @@ int main(int argc, char** argv) {
   }
   std::printf("RATIO save/fwrite=%.3f load/fread=%.3f (medians; target >= 0.8)\n", rs[0].rate_median / rs[1].rate_median,
               rs[2].rate_median / rs[3].rate_median);
+  // Each repetition runs both back to back, so the per-repetition ratio cancels
+  // most of the slow load drift of a shared machine.
+  std::printf("PAIRED save/fwrite=%.3f load/fread=%.3f (median of per-repetition ratios)\n", paired_ratio(tw, ts),
+              paired_ratio(tr, tl));
   return 0;
 }

@@ -5,6 +5,7 @@
 
 #include <string>
 
+#include "io/background_hasher.h"
 #include "runtime/tensor.h"
 
 namespace sy {
@@ -13,14 +14,16 @@ namespace sy {
 // dataspace for shape {}), using the link- and dataset-creation lists given
 // (intermediate groups, contiguous layout), writes `data` and sets the uint64
 // attribute `checksum`.  Data goes out in blocks of whole rows of about
-// checkpoint_block_bytes(), each hashed just before it is written.
+// checkpoint_block_bytes(); `hasher` computes the checksum meanwhile.
 void write_checked_dataset(hid_t file, const std::string& path, const Shape& shape, const float* data, hid_t lcpl,
-                           hid_t dcpl, const std::string& file_where);
+                           hid_t dcpl, const std::string& file_where, BackgroundHasher& hasher);
 
 // Reads `path` into `data` after checking that it exists, is float32 and has
-// `shape`, then checks its checksum.  DataError "<file>: dataset <path>: <why>".
+// `shape`, and hands its bytes and stored checksum to `verifier`: the data is
+// verified only once verifier.finish() returns.  DataError
+// "<file>: dataset <path>: <why>".
 void read_checked_dataset(hid_t file, const std::string& path, const Shape& shape, float* data,
-                          const std::string& file_where);
+                          const std::string& file_where, ChecksumVerifier& verifier);
 
 // Bytes per HDF5 read or write call (64 MiB; whole rows, at least one).  Tests
 // lower it to exercise the multi-block path on small tensors.

@@ -168,11 +168,12 @@ CheckpointReader& CheckpointReader::operator=(CheckpointReader&&) noexcept = def
 
 void CheckpointReader::load(const std::vector<NamedTensor>& wanted, TensorSection section) {
   const int64_t L = meta_.experts_per_file;
+  ChecksumVerifier verifier;  // each dataset is hashed while the next one is read
   for (const NamedTensor& t : wanted) {
     validate_tensor_name(t.name);
     if (t.expert < 0) {
       read_checked_dataset(files_->shared, std::string(section_group(section)) + "/" + t.name, t.shape, t.data,
-                           files_->shared_where);
+                           files_->shared_where, verifier);
       continue;
     }
     if (expert_id_in_name(t.name) != t.expert)
@@ -184,8 +185,9 @@ void CheckpointReader::load(const std::vector<NamedTensor>& wanted, TensorSectio
     ExpertLocation loc = locate_expert(t.expert, L);
     hid_t file = files_->rank(loc.file, dir_, meta_);
     read_checked_dataset(file, std::string(section_group(section)) + "/" + local_expert_name(t.name, L), t.shape,
-                         t.data, (dir_ / rank_file_name(loc.file)).string());
+                         t.data, (dir_ / rank_file_name(loc.file)).string(), verifier);
   }
+  verifier.finish();
 }
 
 std::vector<StoredTensor> CheckpointReader::list() {

@@ -48,7 +48,9 @@ class CheckpointReader {
   // Fills every wanted tensor from <section group>/<name>: dense ones from the
   // shared file, expert e from model-rank-(e/L).h5 under its local id (L of the
   // checkpoint, not of the reader — this is what reshards).  Checks the dtype
-  // (float32), the shape against `shape` and the checksum.
+  // (float32), the shape against `shape` and the checksum (each dataset is hashed
+  // on a helper thread while the next is read; a mismatch is thrown after the
+  // last read, so on DataError the buffers hold unverified data).
   void load(const std::vector<NamedTensor>& wanted, TensorSection section);
   // Every dataset of every file, shared file first, then rank files in order.
   std::vector<StoredTensor> list();

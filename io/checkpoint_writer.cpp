@@ -31,7 +31,7 @@ class FileWriter {
   const std::string& where() const { return where_; }
 
   void write(const std::string& dataset, const Shape& shape, const float* data) {
-    write_checked_dataset(file_, dataset, shape, data, lcpl_, dcpl_, where_);
+    write_checked_dataset(file_, dataset, shape, data, lcpl_, dcpl_, where_, hasher_);
   }
 
   // Closing flushes HDF5's metadata; only then is the file complete to fsync.
@@ -45,6 +45,7 @@ class FileWriter {
   std::string where_;
   h5::File file_;
   h5::PropList lcpl_, dcpl_;
+  BackgroundHasher hasher_;
 };
 
 void write_common_attributes(const FileWriter& w, const CheckpointMeta& meta) {

@@ -1,6 +1,8 @@
 // io/hdf5_util.cpp — HDF5 error reporting, file opening and typed attribute access.
 #include "io/hdf5_util.h"
 
+#include <fcntl.h>
+
 #include <algorithm>
 #include <mutex>
 #include <sstream>
@@ -101,7 +103,14 @@ File open_file_read(const std::filesystem::path& path) {
     throw DataError(path.string() + ": cannot open as HDF5 (corrupt or truncated file?)" +
                     (reason.empty() ? "" : ": " + reason));
   }
-  return File(id);
+  File file(id);
+  // Checkpoints are read front to back in large pieces: a larger kernel
+  // readahead window keeps the disk busy while we copy and hash (bench/ckpt_throughput:
+  // load ÷ fread 0.78–0.86 without the hint, 0.88–1.13 with it).  Only a hint.
+  void* handle = nullptr;
+  if (H5Fget_vfd_handle(file, H5P_DEFAULT, &handle) >= 0 && handle != nullptr)
+    (void)::posix_fadvise(*static_cast<int*>(handle), 0, 0, POSIX_FADV_SEQUENTIAL);
+  return file;
 }
 
 bool exists(hid_t loc, const std::string& path) {

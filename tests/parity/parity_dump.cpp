@@ -91,10 +91,11 @@ int run(const std::string& config_path, const std::filesystem::path& out, const 
     write_scalar(f.get(), "dropped", H5T_NATIVE_INT64, &dropped);
     h5::PropList lcpl(SY_H5(H5Pcreate(H5P_LINK_CREATE), "lcpl"));
     SY_H5(H5Pset_create_intermediate_group(lcpl.get(), 1), "lcpl");
+    BackgroundHasher hasher;
     for (auto& p : model.params())
       if (p.trainable)
         write_checked_dataset(f.get(), "grad/" + p.name, p.grad.shape(), p.grad.data(), lcpl.get(), H5P_DEFAULT,
-                              "ours.h5");
+                              "ours.h5", hasher);
   }
   std::printf("parity_dump: loss %.8g (ce %.8g aux %.8g z %.8g), %lld dropped assignments -> %s\n",
               l.ce_sum / double(l.tokens) + cfg.moe.aux_loss_coef * l.aux + cfg.moe.z_loss_coef * l.z,
