@@ -1,5 +1,7 @@
 // runtime/cuda/cuda_core_ops.cu — cuBLASLt GEMM (row-major via gemm_layout.h), elementwise kernels, sum of squares, AdamW.
 #include <cmath>
+#include <optional>
+#include <string>
 
 #include "runtime/cuda/cuda_core_ops.h"
 #include "runtime/cuda/gemm_layout.h"
@@ -25,6 +27,42 @@ LtMatrixLayout layout(cudaDataType_t type, int64_t rows, int64_t cols, int64_t l
     SY_GPU(cublasLtMatrixLayoutSetAttribute(l, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &stride, sizeof stride));
   }
   return owned;
+}
+
+// Descriptor, layouts and the heuristic's best algorithm for one GEMM shape (key.K > 0).
+LtPlan make_plan(const LtGemmKey& key, cublasLtHandle_t lt, int64_t workspace_bytes) {
+  const ColumnMajorGemm g = to_column_major(key.trans_a, key.trans_b, key.M, key.N, key.K, key.lda, key.ldb, key.ldc);
+  const auto type = static_cast<cudaDataType_t>(key.type);
+  LtPlan plan;
+  cublasLtMatmulDesc_t d = nullptr;
+  SY_GPU(cublasLtMatmulDescCreate(&d, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+  plan.desc = LtMatmulDesc(d);
+  const cublasOperation_t op_first = g.op_first_t ? CUBLAS_OP_T : CUBLAS_OP_N;
+  const cublasOperation_t op_second = g.op_second_t ? CUBLAS_OP_T : CUBLAS_OP_N;
+  SY_GPU(cublasLtMatmulDescSetAttribute(d, CUBLASLT_MATMUL_DESC_TRANSA, &op_first, sizeof op_first));
+  SY_GPU(cublasLtMatmulDescSetAttribute(d, CUBLASLT_MATMUL_DESC_TRANSB, &op_second, sizeof op_second));
+  // cuBLAS's first operand is our B, its second our A (gemm_layout.h).
+  plan.first = layout(type, g.first_rows, g.first_cols, g.first_ld, key.batch, key.stride_b);
+  plan.second = layout(type, g.second_rows, g.second_cols, g.second_ld, key.batch, key.stride_a);
+  plan.out = layout(type, g.c_rows, g.c_cols, g.c_ld, key.batch, key.stride_c);
+
+  cublasLtMatmulPreference_t p = nullptr;
+  SY_GPU(cublasLtMatmulPreferenceCreate(&p));
+  LtPreference pref(p);
+  const uint64_t workspace = uint64_t(workspace_bytes);
+  SY_GPU(cublasLtMatmulPreferenceSetAttribute(p, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &workspace,
+                                              sizeof workspace));
+  cublasLtMatmulHeuristicResult_t best = {};
+  int found = 0;
+  SY_GPU(cublasLtMatmulAlgoGetHeuristic(lt, d, plan.first.get(), plan.second.get(), plan.out.get(), plan.out.get(), p,
+                                        1, &best, &found));
+  if (found == 0)
+    throw DeviceError("cuBLASLt has no algorithm for a " + std::to_string(key.M) + "x" + std::to_string(key.N) + "x" +
+                      std::to_string(key.K) + " GEMM (trans " + std::to_string(key.trans_a) +
+                      std::to_string(key.trans_b) + ", lda " + std::to_string(key.lda) + ", ldb " +
+                      std::to_string(key.ldb) + ", ldc " + std::to_string(key.ldc) + ")");
+  plan.algo = best.algo;
+  return plan;
 }
 
 // C[r, c] = beta · C[r, c] for a K = 0 product (cuBLASLt rejects k = 0); beta = 0 writes zeros, not 0·NaN.
@@ -113,36 +151,13 @@ void CudaCoreOps<T>::gemm_strided_batched(bool ta, bool tb, int64_t M, int64_t N
     SY_LAUNCHED();
     return;
   }
-  const ColumnMajorGemm g = to_column_major(ta, tb, M, N, K, lda, ldb, ldc);
-  cublasLtMatmulDesc_t d = nullptr;
-  SY_GPU(cublasLtMatmulDescCreate(&d, CUBLAS_COMPUTE_32F, CUDA_R_32F));
-  LtMatmulDesc desc(d);
-  const cublasOperation_t op_first = g.op_first_t ? CUBLAS_OP_T : CUBLAS_OP_N;
-  const cublasOperation_t op_second = g.op_second_t ? CUBLAS_OP_T : CUBLAS_OP_N;
-  SY_GPU(cublasLtMatmulDescSetAttribute(d, CUBLASLT_MATMUL_DESC_TRANSA, &op_first, sizeof op_first));
-  SY_GPU(cublasLtMatmulDescSetAttribute(d, CUBLASLT_MATMUL_DESC_TRANSB, &op_second, sizeof op_second));
-  const cudaDataType_t type = cuda_type<T>();
+  const LtGemmKey key{ta, tb, M, N, K, lda, ldb, ldc, stride_a, stride_b, stride_c, batch, int(cuda_type<T>())};
+  std::optional<LtPlan> spill;
+  const LtPlan& plan = plans_->get(key, [&] { return make_plan(key, ctx_->lt.get(), ctx_->workspace.size()); }, spill);
   // cuBLAS's first operand is our B, its second our A (gemm_layout.h).
-  LtMatrixLayout first = layout(type, g.first_rows, g.first_cols, g.first_ld, batch, stride_b);
-  LtMatrixLayout second = layout(type, g.second_rows, g.second_cols, g.second_ld, batch, stride_a);
-  LtMatrixLayout out = layout(type, g.c_rows, g.c_cols, g.c_ld, batch, stride_c);
-
-  cublasLtMatmulPreference_t p = nullptr;
-  SY_GPU(cublasLtMatmulPreferenceCreate(&p));
-  LtPreference pref(p);
-  const uint64_t workspace = uint64_t(ctx_->workspace.size());
-  SY_GPU(cublasLtMatmulPreferenceSetAttribute(p, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &workspace,
-                                              sizeof workspace));
-  cublasLtMatmulHeuristicResult_t algo = {};
-  int found = 0;
-  SY_GPU(cublasLtMatmulAlgoGetHeuristic(ctx_->lt.get(), d, first.get(), second.get(), out.get(), out.get(), p, 1,
-                                        &algo, &found));
-  if (found == 0)
-    throw DeviceError("cuBLASLt has no algorithm for a " + std::to_string(M) + "x" + std::to_string(N) + "x" +
-                      std::to_string(K) + " GEMM (trans " + std::to_string(ta) + std::to_string(tb) + ", lda " +
-                      std::to_string(lda) + ", ldb " + std::to_string(ldb) + ", ldc " + std::to_string(ldc) + ")");
-  SY_GPU(cublasLtMatmul(ctx_->lt.get(), d, &alpha_f, B, first.get(), A, second.get(), &beta_f, C, out.get(), C,
-                        out.get(), &algo.algo, ctx_->workspace.data(), workspace, ctx_->s()));
+  SY_GPU(cublasLtMatmul(ctx_->lt.get(), plan.desc.get(), &alpha_f, B, plan.first.get(), A, plan.second.get(), &beta_f,
+                        C, plan.out.get(), C, plan.out.get(), &plan.algo, ctx_->workspace.data(),
+                        uint64_t(ctx_->workspace.size()), ctx_->s()));
 }
 
 template <class T>

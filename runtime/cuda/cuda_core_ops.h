@@ -5,7 +5,9 @@
 #include <memory>
 
 #include "runtime/cuda/cuda_handles.h"
+#include "runtime/cuda/gemm_layout.h"
 #include "runtime/ops/core_ops.h"
+#include "runtime/shape_cache.h"
 
 namespace sy {
 
@@ -16,7 +18,10 @@ using bf16 = __nv_bfloat16;
 template <class T>
 class CudaCoreOps final : public CoreOps<T> {
  public:
-  explicit CudaCoreOps(std::shared_ptr<CudaContext> ctx) : ctx_(std::move(ctx)) {}
+  // GEMM plans (descriptors, layouts, the heuristic's algorithm) are cached per
+  // shape, up to `max_cached_plans` shapes (runtime/shape_cache.h).
+  explicit CudaCoreOps(std::shared_ptr<CudaContext> ctx, size_t max_cached_plans = 4096)
+      : ctx_(std::move(ctx)), plans_(std::make_unique<ShapeCache<LtGemmKey, LtPlan>>(max_cached_plans)) {}
 
   void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
             const T* B, int64_t ldb, T beta, T* C, int64_t ldc) const override;
@@ -32,11 +37,13 @@ class CudaCoreOps final : public CoreOps<T> {
   void add(int64_t n, const T* a, const T* b, T* out) const override;
   void scale(int64_t n, T alpha, T* x) const override;
   double sum_squares(int64_t n, const T* x) const override;
+  const ShapeCache<LtGemmKey, LtPlan>& plans() const { return *plans_; }
   void adamw(int64_t n, T* param, const T* grad, T* exp_avg, T* exp_avg_sq, double lr, double beta1, double beta2,
              double eps, double weight_decay, int64_t step, double grad_scale) const override;
 
  private:
   std::shared_ptr<CudaContext> ctx_;
+  std::unique_ptr<ShapeCache<LtGemmKey, LtPlan>> plans_;
 };
 
 }  // namespace sy

@@ -113,6 +113,14 @@ class DeviceBuffer {
   cudaStream_t stream_ = nullptr;
 };
 
+// One prepared cuBLASLt GEMM: descriptor, the three matrix layouts (first
+// operand, second operand, C) and the algorithm the heuristic chose for them.
+struct LtPlan {
+  LtMatmulDesc desc;
+  LtMatrixLayout first, second, out;
+  cublasLtMatmulAlgo_t algo{};
+};
+
 // What every op group of one rank shares: its device, its compute stream, the
 // cuBLASLt handle and the GEMM workspace.  Ops are asynchronous on `stream`
 // except those that return a host value (sum_squares, cross_entropy, router_statistics).

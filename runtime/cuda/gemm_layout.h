@@ -1,5 +1,6 @@
 // runtime/cuda/gemm_layout.h — the row-major GEMM of CoreOps as the column-major call cuBLASLt makes (pure, host-tested).
 #pragma once
+#include <compare>
 #include <cstdint>
 
 namespace sy {
@@ -38,5 +39,17 @@ inline ColumnMajorGemm to_column_major(bool trans_a, bool trans_b, int64_t M, in
   g.c_ld = ldc;
   return g;
 }
+
+// Everything a cuBLASLt matmul plan (descriptor, layouts, chosen algorithm)
+// depends on; the key of the plan cache in CudaCoreOps.  `type` is the
+// cudaDataType_t of A, B and C as an int (this header stays free of CUDA).
+struct LtGemmKey {
+  bool trans_a = false, trans_b = false;
+  int64_t M = 0, N = 0, K = 0, lda = 0, ldb = 0, ldc = 0;
+  int64_t stride_a = 0, stride_b = 0, stride_c = 0;
+  int batch = 1;
+  int type = 0;
+  auto operator<=>(const LtGemmKey&) const = default;
+};
 
 }  // namespace sy

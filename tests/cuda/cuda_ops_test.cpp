@@ -120,6 +120,27 @@ TYPED_TEST(CudaOps, StridedBatchedGemmEqualsOneGemmPerProblem) {
   expect_close(down(dC), want, this->tol, "strided batched gemm");
 }
 
+// A repeated shape reuses its plan; past the cache's capacity a plan is built per
+// call and results stay right (a wrong spill lifetime would show as garbage here).
+TYPED_TEST(CudaOps, GemmPlansAreCachedPerShapeAndBounded) {
+  using T = TypeParam;
+  CudaCoreOps<T> core(this->ctx, /*max_cached_plans=*/1);
+  for (int round = 0; round < 2; ++round)
+    for (int64_t M : {int64_t(3), int64_t(5)}) {
+      const int64_t N = 4, K = 6;
+      const auto A = rnd<T>(M * K, 10 + M), B = rnd<T>(K * N, 20 + M);
+      std::vector<float> want(M * N, 0.f);
+      this->cpu.core->gemm(false, false, M, N, K, 1.f, A.data(), K, B.data(), N, 0.f, want.data(), N);
+      auto dA = up<T>(A), dB = up<T>(B), dC = up<T>(std::vector<float>(M * N, 0.f));
+      core.gemm(false, false, M, N, K, T(1.f), dA.data(), K, dB.data(), N, T(0.f), dC.data(), N);
+      expect_close(down(dC), want, this->tol, "gemm M " + std::to_string(M) + " round " + std::to_string(round));
+    }
+  // M = 3 cached at its first call (1 build, then 1 hit); M = 5 spilled: built at both calls.
+  EXPECT_EQ(core.plans().size(), 1u);
+  EXPECT_EQ(core.plans().hits(), 1u);
+  EXPECT_EQ(core.plans().builds(), 3u);
+}
+
 TYPED_TEST(CudaOps, ElementwiseReductionsAndAdamW) {
   using T = TypeParam;
   const int64_t rows = 6, cols = 33, n = rows * cols;
