@@ -5,6 +5,7 @@
 
 #include "runtime/cuda/cuda_core_ops.h"
 #include "runtime/cuda/gemm_layout.h"
+#include "runtime/cuda/grouped_gemm_runs.h"
 #include "runtime/cuda/kernel_util.cuh"
 
 namespace sy {
@@ -138,6 +139,16 @@ template <class T>
 void CudaCoreOps<T>::gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
                           const T* B, int64_t ldb, T beta, T* C, int64_t ldc) const {
   gemm_strided_batched(ta, tb, M, N, K, alpha, A, lda, 0, B, ldb, 0, beta, C, ldc, 0, 1);
+}
+
+template <class T>
+void CudaCoreOps<T>::gemm_grouped(bool ta, bool tb, T alpha, T beta, const GemmGroupItem<T>* items,
+                                  int64_t count) const {
+  for (const GemmRun& r : grouped_gemm_runs(items, count)) {
+    const GemmGroupItem<T>& g = items[r.first];
+    gemm_strided_batched(ta, tb, g.M, g.N, g.K, alpha, g.A, g.lda, r.stride_a, g.B, g.ldb, r.stride_b, beta, g.C,
+                         g.ldc, r.stride_c, int(r.count));
+  }
 }
 
 template <class T>

@@ -25,6 +25,11 @@ class CudaCoreOps final : public CoreOps<T> {
 
   void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
             const T* B, int64_t ldb, T beta, T* C, int64_t ldc) const override;
+  // Runs of items with one shape and constant pointer strides (the experts of a
+  // layer at equal capacity, weights stored back to back) go to cuBLASLt as one
+  // strided-batched call each (grouped_gemm_runs.h); the rest one call per item.
+  void gemm_grouped(bool trans_a, bool trans_b, T alpha, T beta, const GemmGroupItem<T>* items,
+                    int64_t count) const override;
   // `batch` GEMMs of one shape in one cuBLASLt call: problem i reads A + i·stride_a,
   // B + i·stride_b and writes C + i·stride_c (the experts of a layer at equal capacity).
   // Experts with different row counts (dropless routing) are separate gemm calls.

@@ -11,6 +11,7 @@
 
 #include "runtime/backend.h"
 #include "runtime/cuda/cuda_backend.h"
+#include "runtime/cuda/grouped_gemm_runs.h"
 #include "runtime/device.h"
 #include "runtime/rng.h"
 
@@ -118,6 +119,31 @@ TYPED_TEST(CudaOps, StridedBatchedGemmEqualsOneGemmPerProblem) {
   core.gemm_strided_batched(false, false, M, N, K, T(1.f), dA.data(), K, M * K, dB.data(), N, K * N, T(0.f),
                             dC.data(), N, M * N, batch);
   expect_close(down(dC), want, this->tol, "strided batched gemm");
+}
+
+// Experts back to back at equal capacity (one batched call), then two of other row
+// counts (one call each): every item equals the CPU GEMM.
+TYPED_TEST(CudaOps, GroupedGemmMixesBatchedRunsAndSingleCalls) {
+  using T = TypeParam;
+  const int64_t N = 4, K = 6;
+  const std::vector<int64_t> rows = {3, 3, 3, 5, 2};
+  int64_t total = 0;
+  for (int64_t M : rows) total += M;
+  const auto A = rnd<T>(total * K, 30), B = rnd<T>(int64_t(rows.size()) * K * N, 31);
+  std::vector<float> want(total * N, 0.f);
+  auto dA = up<T>(A), dB = up<T>(B), dC = up<T>(std::vector<float>(total * N, 0.f));
+  std::vector<GemmGroupItem<T>> items;
+  int64_t r0 = 0;
+  for (size_t e = 0; e < rows.size(); ++e) {
+    const int64_t M = rows[e];
+    this->cpu.core->gemm(false, false, M, N, K, 1.f, A.data() + r0 * K, K, B.data() + e * K * N, N, 0.f,
+                         want.data() + r0 * N, N);
+    items.push_back({M, N, K, dA.data() + r0 * K, K, dB.data() + e * K * N, N, dC.data() + r0 * N, N});
+    r0 += M;
+  }
+  ASSERT_EQ(grouped_gemm_runs(items.data(), int64_t(items.size())).size(), 3u);
+  this->gpu.core->gemm_grouped(false, false, T(1.f), T(0.f), items.data(), int64_t(items.size()));
+  expect_close(down(dC), want, this->tol, "grouped gemm");
 }
 
 // A repeated shape reuses its plan; past the cache's capacity a plan is built per
