@@ -1,4 +1,4 @@
-// runtime/cuda/cuda_attention_ops.cu — RoPE and causal attention kernels (one thread per row, online softmax).
+// runtime/cuda/cuda_attention_ops.cu — RoPE and blocked causal attention kernels (warp per row, shared-memory tiles, online softmax).
 #include <string>
 
 #include "runtime/cuda/cuda_attention_ops.h"
@@ -28,11 +28,6 @@ __global__ void rope_kernel(int64_t B, int64_t S, int64_t H, int64_t D, double t
   }
 }
 
-__device__ __forceinline__ float dot_row(const float* a, const float* b, int64_t D) {
-  float s = 0;
-  for (int64_t d = 0; d < D; ++d) s += a[d] * b[d];
-  return s;
-}
 template <class T>
 __device__ __forceinline__ float dot_row(const T* a, const T* b, int64_t D) {
   float s = 0;
@@ -40,31 +35,107 @@ __device__ __forceinline__ float dot_row(const T* a, const T* b, int64_t D) {
   return s;
 }
 
-// Thread (b, h, t): out_t = Σ_{s≤t} softmax(q_t·k_s/√D) v_s with a running max and sum.
+// The attention kernels are blocked: a block of kWarps warps works on kWarps
+// consecutive rows (query rows forward and for dq, key rows for dk/dv) of one
+// head; the rows of the other operand stream through shared memory kTile at a
+// time, read once per block instead of once per row.  One warp per row: lane l
+// holds elements l, l + 32, … of the row's vectors (kPer registers each), dot
+// products are warp reductions in a fixed order (deterministic, no atomics).
+constexpr int kWarps = 4, kTile = 16, kPer = kMaxD / 32;
+static_assert(kMaxD % 32 == 0, "a row spreads evenly over a warp");
+
+__device__ __forceinline__ float warp_sum(float v) {
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+
+// Row `row` (length D) of storage into this lane's registers: out[j] = x[lane + 32 j], 0 past D.
 template <class T>
-__global__ void attention_forward_kernel(int64_t B, int64_t S, int64_t Hq, int64_t Hkv, int64_t D, float scale,
-                                         const T* q, const T* k, const T* v, T* out, T* lse) {
-  const int64_t G = Hq / Hkv;
-  SY_GRID_STRIDE(idx, B * Hq * S) {
-    const int64_t t = idx % S, h = idx / S % Hq, b = idx / (S * Hq), g = h / G;
-    const T* qr = q + ((b * S + t) * Hq + h) * D;
-    float acc[kMaxD];
-    for (int64_t d = 0; d < D; ++d) acc[d] = 0.f;
-    float m = -INFINITY, l = 0.f;
-    for (int64_t s = 0; s <= t; ++s) {
-      const int64_t kv = ((b * S + s) * Hkv + g) * D;
-      const float score = dot_row(qr, k + kv, D) * scale;
+__device__ __forceinline__ void load_row(const T* x, int64_t D, int lane, float (&out)[kPer]) {
+#pragma unroll
+  for (int j = 0; j < kPer; ++j) {
+    const int64_t d = lane + 32 * j;
+    out[j] = d < D ? to_f(x[d]) : 0.f;
+  }
+}
+
+// Σ_d a[d]·tile_row[d] over the warp (a in registers, tile_row in shared memory).
+__device__ __forceinline__ float warp_dot(const float (&a)[kPer], const float* tile_row, int64_t D, int lane) {
+  float part = 0.f;
+#pragma unroll
+  for (int j = 0; j < kPer; ++j) {
+    const int64_t d = lane + 32 * j;
+    if (d < D) part += a[j] * tile_row[d];
+  }
+  return warp_sum(part);
+}
+
+// acc[j] = acc[j]·keep + w·tile_row[lane + 32 j].
+__device__ __forceinline__ void axpy_row(float (&acc)[kPer], float keep, float w, const float* tile_row, int64_t D,
+                                         int lane) {
+#pragma unroll
+  for (int j = 0; j < kPer; ++j) {
+    const int64_t d = lane + 32 * j;
+    if (d < D) acc[j] = acc[j] * keep + w * tile_row[d];
+  }
+}
+
+// Rows [s0, s0 + kTile) of head `head` of x[B, S, H, D] as float into tile (0 past S), by the whole block.
+template <class T>
+__device__ void load_tile(const T* x, int64_t b, int64_t S, int64_t H, int64_t head, int64_t D, int64_t s0,
+                          float (*tile)[kMaxD]) {
+  for (int64_t i = threadIdx.x; i < kTile * D; i += blockDim.x) {
+    const int64_t r = i / D, d = i % D, s = s0 + r;
+    tile[r][d] = s < S ? to_f(x[((b * S + s) * H + head) * D + d]) : 0.f;
+  }
+}
+
+template <class T>
+__device__ __forceinline__ void store_row(const float (&v)[kPer], float scale, int64_t D, int lane, T* out) {
+#pragma unroll
+  for (int j = 0; j < kPer; ++j) {
+    const int64_t d = lane + 32 * j;
+    if (d < D) out[d] = from_f<T>(v[j] * scale);
+  }
+}
+
+// Block (t-block, h, b), warp w: query row t = kWarps·blockIdx.x + w of head h,
+// out_t = Σ_{s≤t} softmax(q_t·k_s/√D) v_s with a running max and sum.
+template <class T>
+__global__ void __launch_bounds__(kWarps * 32)
+    attention_forward_kernel(int64_t S, int64_t Hq, int64_t Hkv, int64_t D, float scale, const T* q, const T* k,
+                             const T* v, T* out, T* lse) {
+  __shared__ float ks[kTile][kMaxD], vs[kTile][kMaxD];
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int64_t b = blockIdx.z, h = blockIdx.y, g = h / (Hq / Hkv);
+  const int64_t t_first = int64_t(blockIdx.x) * kWarps, t = t_first + warp;
+  const bool live = t < S;  // the same for every lane of the warp
+  float qr[kPer], acc[kPer];
+  load_row(q + ((b * S + (live ? t : 0)) * Hq + h) * D, live ? D : 0, lane, qr);
+#pragma unroll
+  for (int j = 0; j < kPer; ++j) acc[j] = 0.f;
+  float m = -INFINITY, l = 0.f;
+  const int64_t t_last = (t_first + kWarps < S ? t_first + kWarps : S) - 1;  // the block needs keys 0..t_last
+  for (int64_t s0 = 0; s0 <= t_last; s0 += kTile) {
+    __syncthreads();  // every warp is done with the previous tile
+    load_tile(k, b, S, Hkv, g, D, s0, ks);
+    load_tile(v, b, S, Hkv, g, D, s0, vs);
+    __syncthreads();
+    if (!live) continue;
+    const int64_t n = t - s0 + 1 < kTile ? t - s0 + 1 : kTile;  // keys s0..t of this tile (≤ 0: none)
+    for (int64_t r = 0; r < n; ++r) {
+      const float score = warp_dot(qr, ks[r], D, lane) * scale;
       const float m_new = fmaxf(m, score);
       const float correction = expf(m - m_new);  // exp(−inf) = 0 on the first key
       const float p = expf(score - m_new);
       l = l * correction + p;
-      for (int64_t d = 0; d < D; ++d) acc[d] = acc[d] * correction + p * to_f(v[kv + d]);
+      axpy_row(acc, correction, p, vs[r], D, lane);
       m = m_new;
     }
-    T* orow = out + ((b * S + t) * Hq + h) * D;
-    for (int64_t d = 0; d < D; ++d) orow[d] = from_f<T>(acc[d] / l);
-    lse[(b * Hq + h) * S + t] = from_f<T>(m + logf(l));
   }
+  if (!live) return;
+  store_row(acc, 1.f / l, D, lane, out + ((b * S + t) * Hq + h) * D);
+  if (lane == 0) lse[(b * Hq + h) * S + t] = from_f<T>(m + logf(l));
 }
 
 // δ[b, h, t] = dout_t · out_t, laid out like lse.
@@ -78,61 +149,95 @@ __global__ void attention_delta_kernel(int64_t B, int64_t S, int64_t Hq, int64_t
   }
 }
 
-// Thread (b, h, t): dq_t = Σ_{s≤t} P_ts (dout_t·v_s − δ_t) k_s / √D, P recomputed from lse.
+// Warp per query row t of head h (as forward):
+//   dq_t = Σ_{s≤t} P_ts (dout_t·v_s − δ_t) k_s / √D, P recomputed from lse.
 template <class T>
-__global__ void attention_dq_kernel(int64_t B, int64_t S, int64_t Hq, int64_t Hkv, int64_t D, float scale,
-                                    const T* q, const T* k, const T* v, const T* lse, const float* delta,
-                                    const T* dout, T* dq) {
-  const int64_t G = Hq / Hkv;
-  SY_GRID_STRIDE(idx, B * Hq * S) {
-    const int64_t t = idx % S, h = idx / S % Hq, b = idx / (S * Hq), g = h / G;
-    const int64_t row = ((b * S + t) * Hq + h) * D;
-    const float row_lse = to_f(lse[idx]), row_delta = delta[idx];
-    float acc[kMaxD];
-    for (int64_t d = 0; d < D; ++d) acc[d] = 0.f;
-    for (int64_t s = 0; s <= t; ++s) {
-      const int64_t kv = ((b * S + s) * Hkv + g) * D;
-      const float p = expf(dot_row(q + row, k + kv, D) * scale - row_lse);
-      const float ds = p * (dot_row(dout + row, v + kv, D) - row_delta) * scale;
-      for (int64_t d = 0; d < D; ++d) acc[d] += ds * to_f(k[kv + d]);
+__global__ void __launch_bounds__(kWarps * 32)
+    attention_dq_kernel(int64_t S, int64_t Hq, int64_t Hkv, int64_t D, float scale, const T* q, const T* k,
+                        const T* v, const T* lse, const float* delta, const T* dout, T* dq) {
+  __shared__ float ks[kTile][kMaxD], vs[kTile][kMaxD];
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int64_t b = blockIdx.z, h = blockIdx.y, g = h / (Hq / Hkv);
+  const int64_t t_first = int64_t(blockIdx.x) * kWarps, t = t_first + warp;
+  const bool live = t < S;
+  const int64_t row = ((b * S + (live ? t : 0)) * Hq + h) * D, stat = (b * Hq + h) * S + (live ? t : 0);
+  float qr[kPer], dor[kPer], acc[kPer];
+  load_row(q + row, live ? D : 0, lane, qr);
+  load_row(dout + row, live ? D : 0, lane, dor);
+#pragma unroll
+  for (int j = 0; j < kPer; ++j) acc[j] = 0.f;
+  const float row_lse = live ? to_f(lse[stat]) : 0.f, row_delta = live ? delta[stat] : 0.f;
+  const int64_t t_last = (t_first + kWarps < S ? t_first + kWarps : S) - 1;
+  for (int64_t s0 = 0; s0 <= t_last; s0 += kTile) {
+    __syncthreads();
+    load_tile(k, b, S, Hkv, g, D, s0, ks);
+    load_tile(v, b, S, Hkv, g, D, s0, vs);
+    __syncthreads();
+    if (!live) continue;
+    const int64_t n = t - s0 + 1 < kTile ? t - s0 + 1 : kTile;
+    for (int64_t r = 0; r < n; ++r) {
+      const float p = expf(warp_dot(qr, ks[r], D, lane) * scale - row_lse);
+      const float ds = p * (warp_dot(dor, vs[r], D, lane) - row_delta) * scale;
+      axpy_row(acc, 1.f, ds, ks[r], D, lane);
     }
-    for (int64_t d = 0; d < D; ++d) dq[row + d] = from_f<T>(acc[d]);
   }
+  if (live) store_row(acc, 1.f, D, lane, dq + row);
 }
 
-// Thread (b, g, s): over the query heads h of kv head g and the queries t ≥ s,
+// Block (s-block, g, b), warp w: key row s = kWarps·blockIdx.x + w of kv head g.  Over the
+// query heads h of g (in order) and the queries t ≥ s streamed through shared memory:
 //   dk_s = Σ P_ts (dout_t·v_s − δ_t) q_t / √D,   dv_s = Σ P_ts dout_t.
 template <class T>
-__global__ void attention_dkdv_kernel(int64_t B, int64_t S, int64_t Hq, int64_t Hkv, int64_t D, float scale,
-                                      const T* q, const T* k, const T* v, const T* lse, const float* delta,
-                                      const T* dout, T* dk, T* dv) {
-  const int64_t G = Hq / Hkv;
-  SY_GRID_STRIDE(idx, B * Hkv * S) {
-    const int64_t s = idx % S, g = idx / S % Hkv, b = idx / (S * Hkv);
-    const int64_t kv = ((b * S + s) * Hkv + g) * D;
-    float acc_k[kMaxD], acc_v[kMaxD];
-    for (int64_t d = 0; d < D; ++d) acc_k[d] = acc_v[d] = 0.f;
-    for (int64_t h = g * G; h < (g + 1) * G; ++h)
-      for (int64_t t = s; t < S; ++t) {
-        const int64_t row = ((b * S + t) * Hq + h) * D;
-        const int64_t stat = (b * Hq + h) * S + t;
-        const float p = expf(dot_row(q + row, k + kv, D) * scale - to_f(lse[stat]));
-        const float ds = p * (dot_row(dout + row, v + kv, D) - delta[stat]) * scale;
-        for (int64_t d = 0; d < D; ++d) {
-          acc_k[d] += ds * to_f(q[row + d]);
-          acc_v[d] += p * to_f(dout[row + d]);
-        }
+__global__ void __launch_bounds__(kWarps * 32)
+    attention_dkdv_kernel(int64_t S, int64_t Hq, int64_t Hkv, int64_t D, float scale, const T* q, const T* k,
+                          const T* v, const T* lse, const float* delta, const T* dout, T* dk, T* dv) {
+  __shared__ float qs[kTile][kMaxD], dos[kTile][kMaxD];
+  __shared__ float lse_s[kTile], delta_s[kTile];
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int64_t b = blockIdx.z, g = blockIdx.y, G = Hq / Hkv;
+  const int64_t s_first = int64_t(blockIdx.x) * kWarps, s = s_first + warp;
+  const bool live = s < S;
+  const int64_t kv = ((b * S + (live ? s : 0)) * Hkv + g) * D;
+  float kr[kPer], vr[kPer], acc_k[kPer], acc_v[kPer];
+  load_row(k + kv, live ? D : 0, lane, kr);
+  load_row(v + kv, live ? D : 0, lane, vr);
+#pragma unroll
+  for (int j = 0; j < kPer; ++j) acc_k[j] = acc_v[j] = 0.f;
+  for (int64_t h = g * G; h < (g + 1) * G; ++h)
+    for (int64_t t0 = s_first; t0 < S; t0 += kTile) {  // queries before s_first see none of the block's keys
+      __syncthreads();
+      load_tile(q, b, S, Hq, h, D, t0, qs);
+      load_tile(dout, b, S, Hq, h, D, t0, dos);
+      for (int64_t r = threadIdx.x; r < kTile; r += blockDim.x) {
+        const int64_t t = t0 + r;
+        lse_s[r] = t < S ? to_f(lse[(b * Hq + h) * S + t]) : 0.f;
+        delta_s[r] = t < S ? delta[(b * Hq + h) * S + t] : 0.f;
       }
-    for (int64_t d = 0; d < D; ++d) {
-      dk[kv + d] = from_f<T>(acc_k[d]);
-      dv[kv + d] = from_f<T>(acc_v[d]);
+      __syncthreads();
+      if (!live) continue;
+      for (int64_t r = 0; r < kTile; ++r) {
+        const int64_t t = t0 + r;
+        if (t < s || t >= S) continue;  // the same for every lane
+        const float p = expf(warp_dot(kr, qs[r], D, lane) * scale - lse_s[r]);
+        const float ds = p * (warp_dot(vr, dos[r], D, lane) - delta_s[r]) * scale;
+        axpy_row(acc_k, 1.f, ds, qs[r], D, lane);
+        axpy_row(acc_v, 1.f, p, dos[r], D, lane);
+      }
     }
-  }
+  if (!live) return;
+  store_row(acc_k, 1.f, D, lane, dk + kv);
+  store_row(acc_v, 1.f, D, lane, dv + kv);
 }
 
-void check_shapes(int64_t Hq, int64_t Hkv, int64_t D) {
+// Launch shape of the blocked kernels: kWarps rows of one head per block.
+dim3 row_blocks(int64_t B, int64_t S, int64_t heads) {
+  return dim3(unsigned((S + kWarps - 1) / kWarps), unsigned(heads), unsigned(B));
+}
+
+void check_shapes(int64_t B, int64_t Hq, int64_t Hkv, int64_t D) {
   SY_ASSERT(Hkv > 0 && Hq % Hkv == 0,
             "query heads " + std::to_string(Hq) + " not a multiple of kv heads " + std::to_string(Hkv));
+  SY_ASSERT(B <= 65535 && Hq <= 65535, "attention batch and heads are grid dimensions y and z (at most 65535)");
   if (D > kMaxD)
     throw ConfigError("head size model.d_model / model.n_heads = " + std::to_string(D) +
                       " exceeds the CUDA attention kernel's limit of " + std::to_string(kMaxD));
@@ -159,11 +264,11 @@ void CudaAttentionOps<T>::rope_backward(int64_t B, int64_t S, int64_t H, int64_t
 template <class T>
 void CudaAttentionOps<T>::attention_forward(int64_t B, int64_t S, int64_t Hq, int64_t Hkv, int64_t D, const T* q,
                                             const T* k, const T* v, T* out, T* lse) const {
-  check_shapes(Hq, Hkv, D);
+  check_shapes(B, Hq, Hkv, D);
   if (B * S == 0) return;
   const float scale = float(1.0 / std::sqrt(double(D)));
-  attention_forward_kernel<<<blocks_for(B * Hq * S), kThreads, 0, ctx_->s()>>>(B, S, Hq, Hkv, D, scale, q, k, v, out,
-                                                                                 lse);
+  attention_forward_kernel<<<row_blocks(B, S, Hq), kWarps * 32, 0, ctx_->s()>>>(S, Hq, Hkv, D, scale, q, k, v, out,
+                                                                                  lse);
   SY_LAUNCHED();
 }
 
@@ -171,17 +276,17 @@ template <class T>
 void CudaAttentionOps<T>::attention_backward(int64_t B, int64_t S, int64_t Hq, int64_t Hkv, int64_t D, const T* q,
                                              const T* k, const T* v, const T* out, const T* lse, const T* dout,
                                              T* dq, T* dk, T* dv) const {
-  check_shapes(Hq, Hkv, D);
+  check_shapes(B, Hq, Hkv, D);
   if (B * S == 0) return;
   const float scale = float(1.0 / std::sqrt(double(D)));
   DeviceBuffer<float> delta(B * Hq * S, ctx_->s());
   attention_delta_kernel<<<blocks_for(B * Hq * S), kThreads, 0, ctx_->s()>>>(B, S, Hq, D, out, dout, delta.data());
   SY_LAUNCHED();
-  attention_dq_kernel<<<blocks_for(B * Hq * S), kThreads, 0, ctx_->s()>>>(B, S, Hq, Hkv, D, scale, q, k, v, lse,
-                                                                           delta.data(), dout, dq);
+  attention_dq_kernel<<<row_blocks(B, S, Hq), kWarps * 32, 0, ctx_->s()>>>(S, Hq, Hkv, D, scale, q, k, v, lse,
+                                                                             delta.data(), dout, dq);
   SY_LAUNCHED();
-  attention_dkdv_kernel<<<blocks_for(B * Hkv * S), kThreads, 0, ctx_->s()>>>(B, S, Hq, Hkv, D, scale, q, k, v, lse,
-                                                                              delta.data(), dout, dk, dv);
+  attention_dkdv_kernel<<<row_blocks(B, S, Hkv), kWarps * 32, 0, ctx_->s()>>>(S, Hq, Hkv, D, scale, q, k, v, lse,
+                                                                                delta.data(), dout, dk, dv);
   SY_LAUNCHED();
 }
 

@@ -7,12 +7,13 @@
 
 namespace sy {
 
-// Same semantics as CpuAttentionOps.  The kernels are the simple correct form of
-// flash attention, not a tuned one: one thread per query row runs the online
-// softmax over its keys (no S×S matrix, probabilities recomputed from lse in the
-// backward), with no shared-memory tiling or tensor cores.  The backward is
-// deterministic (no atomics): one pass per query row for dq, one per key row
-// for dk and dv.  Head size D ≤ kMaxHeadSize (per-thread accumulators).
+// Same semantics as CpuAttentionOps.  Blocked flash attention: no S×S matrix,
+// an online softmax forward, probabilities recomputed from lse in the backward.
+// A block of 4 warps takes 4 consecutive rows of one head (a warp per row, the
+// row's vectors spread over the lanes); the other operand's rows stream through
+// shared memory 16 at a time.  The backward is deterministic (no atomics): one
+// pass per query row for dq, one per key row for dk and dv.  fp32 CUDA cores,
+// no tensor cores.  Head size D ≤ kMaxHeadSize.
 template <class T>
 class CudaAttentionOps final : public AttentionOps<T> {
  public:
