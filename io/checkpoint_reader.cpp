@@ -216,11 +216,30 @@ std::vector<StoredTensor> CheckpointReader::list() {
 }
 
 size_t CheckpointReader::verify() {
-  std::vector<StoredTensor> all = list();
+  const std::vector<StoredTensor> all = list();
+  // Datasets of one section go to load() in runs of about 256 MiB (or one larger
+  // dataset): its checksums then overlap the reads, and memory stays bounded.
+  constexpr int64_t kBatchElements = (int64_t(256) << 20) / int64_t(sizeof(float));
   std::vector<float> scratch;
-  for (const StoredTensor& t : all) {
-    scratch.resize(static_cast<size_t>(shape_numel(t.shape)));
-    load({NamedTensor{t.name, t.shape, scratch.data(), t.expert}}, t.section);
+  std::vector<NamedTensor> batch;
+  for (size_t i = 0; i < all.size();) {
+    const TensorSection section = all[i].section;
+    int64_t elements = 0;
+    size_t j = i;
+    for (; j < all.size() && all[j].section == section; ++j) {
+      const int64_t n = shape_numel(all[j].shape);
+      if (j > i && elements + n > kBatchElements) break;
+      elements += n;
+    }
+    scratch.resize(static_cast<size_t>(elements));
+    batch.clear();
+    int64_t offset = 0;
+    for (size_t k = i; k < j; ++k) {
+      batch.push_back(NamedTensor{all[k].name, all[k].shape, scratch.data() + offset, all[k].expert});
+      offset += shape_numel(all[k].shape);
+    }
+    load(batch, section);
+    i = j;
   }
   return all.size();
 }
