@@ -85,10 +85,10 @@ ThreadScratch& thread_scratch() {
 int current_threads() { return omp_in_parallel() ? 1 : omp_get_max_threads(); }
 
 // Below this many FLOPs a GEMM runs on the calling thread alone: the router's
-// GEMMs (2048×E×d, E = 16–32: 33–67 MFLOP) split over 2 threads took 5–12 ms
-// each on the loaded machine (ONEDNN_VERBOSE, bench/RESULTS.md "fp32 MFU
-// work"), waiting at OpenMP barriers for a descheduled thread, and oneDNN may
-// split their long K across threads.  One thread does one in well under a ms.
+// GEMMs (2048×E×d, E = 16–32: 33–67 MFLOP) split over 2 threads took 9–12 ms
+// each on the loaded machine (ONEDNN_VERBOSE), waiting at OpenMP barriers for a
+// descheduled thread; on one thread the whole router phase of a bench-olmoe
+// step fell from 113–143 to 30–34 ms (bench/RESULTS.md, "fp32 MFU work").
 constexpr double kSingleThreadFlops = 1e8;
 
 // Sets this thread's OpenMP team size for the scope (oneDNN reads it when it
