@@ -9,9 +9,11 @@ sequence of T = train.seq_len tokens:
                                         the PaLM/Megatron convention; --causal-half
                                         counts only the (T+1)/2 keys a causal query sees)
   dense MLP               2·2·d·d_ff   (gelu/relu: fc1, fc2)   or 3·2·d·d_ff (swiglu: fc1, fc3, fc2)
-  MoE layer               2·d·E (router) + (top_k + shared_experts)·MLP(d_expert):
-                          only the experts a token is routed to (capacity drops
-                          are not subtracted: an upper bound when cf > 0)
+  MoE layer               2·d·E (router) + (top_k·(1 − dropped) + shared_experts)·MLP(d_expert):
+                          only the experts a token is routed to; `--dropped-frac`
+                          subtracts the assignments a capacity factor dropped
+                          (the metrics field `dropped_frac`: those rows are never
+                          computed).  Without it, an upper bound when cf > 0.
   LM head                 2·d·V
 Not counted: embeddings lookups, norms, softmax, activations, biases, loss,
 optimizer (no matmuls; ≤ a few % here).  Training = forward + backward =
@@ -28,7 +30,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_config import parse_config, read_config  # noqa: E402
 
 
-def forward_flops_per_token(cfg, causal_half=False):
+def forward_flops_per_token(cfg, causal_half=False, dropped_frac=0.0):
     """Breakdown {part: forward FLOPs per token} of the model in `cfg` (bench_config dict)."""
     m, moe = cfg["model"], cfg["moe"]
     d, H, Hkv = m["d_model"], m["n_heads"], m["n_kv_heads"]
@@ -47,14 +49,14 @@ def forward_flops_per_token(cfg, causal_half=False):
         parts["attn_core"] += core
         if layer in m["moe_layers"]:
             parts["router"] += 2 * d * moe["num_experts"]
-            parts["experts"] += (moe["top_k"] + moe["shared_experts"]) * mlp(moe["d_expert"])
+            parts["experts"] += (moe["top_k"] * (1 - dropped_frac) + moe["shared_experts"]) * mlp(moe["d_expert"])
         else:
             parts["dense_mlp"] += mlp(m["d_ff"])
     return parts
 
 
-def train_flops_per_token(cfg, causal_half=False):
-    return 3 * sum(forward_flops_per_token(cfg, causal_half).values())
+def train_flops_per_token(cfg, causal_half=False, dropped_frac=0.0):
+    return 3 * sum(forward_flops_per_token(cfg, causal_half, dropped_frac).values())
 
 
 def _self_test():
@@ -70,6 +72,8 @@ def _self_test():
     assert train_flops_per_token(tiny) == 2496
     # Causal half: core per layer 2·2·(3+1)/2·4 = 32 instead of 48 → 832 − 2·16 = 800.
     assert sum(forward_flops_per_token(tiny, causal_half=True).values()) == 800
+    # A quarter of the assignments dropped: experts 2·128 → 1.5·128, forward 832 − 64 = 768.
+    assert sum(forward_flops_per_token(tiny, dropped_frac=0.25).values()) == 768
     # GQA + SwiGLU + shared expert, V=10 d=8 L=1 H=4 Hkv=2 (dh 2) T=4, layer 0 MoE E=4 top-1 d_expert=4, 1 shared:
     #   proj 2·8·8 + 2·2·8·4 + 2·8·8 = 384, core 2·2·4·4·2 = 128, router 2·8·4 = 64,
     #   experts (1 + 1)·3·2·8·4 = 384, head 2·8·10 = 160;  forward 1120
@@ -84,6 +88,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("config", help="Switchyard INI")
     ap.add_argument("--causal-half", action="store_true", help="count only the causal half of attention")
+    ap.add_argument("--dropped-frac", type=float, default=0.0,
+                    help="fraction of expert assignments dropped by the capacity (metrics field dropped_frac)")
     ap.add_argument("--tokens-per-s", type=float, help="measured training throughput")
     ap.add_argument("--ceiling-gflops", type=float, help="GEMM ceiling from bench/gemm_ceiling")
     ap.add_argument("--json", action="store_true", help="print one JSON line")
@@ -92,10 +98,10 @@ def main():
     _self_test()
 
     cfg = read_config(args.config)
-    parts = forward_flops_per_token(cfg, args.causal_half)
+    parts = forward_flops_per_token(cfg, args.causal_half, args.dropped_frac)
     fwd = sum(parts.values())
     out = {"config": args.config, "forward_flops_per_token": fwd, "train_flops_per_token": 3 * fwd,
-           "forward_breakdown": parts}
+           "dropped_frac": args.dropped_frac, "forward_breakdown": parts}
     if args.tokens_per_s is not None:
         out["tokens_per_s"] = args.tokens_per_s
         out["model_gflops"] = 3 * fwd * args.tokens_per_s * 1e-9

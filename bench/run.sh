@@ -55,14 +55,14 @@ ceiling_1=$(grep '^CEILING threads=1 ' "$OUT/gemm_ceiling.txt" | sed 's/.*gflops
 measured_ceiling=$(grep "^CEILING threads=$THREADS " "$OUT/gemm_ceiling.txt" | sed 's/.*gflops=\([0-9.]*\).*/\1/')
 ceiling=${CEILING_GFLOPS:-$measured_ceiling}
 
-declare -A torch_tps sy_tps bf16_tps
+declare -A torch_tps sy_tps bf16_tps sy_drop
 for c in "${CONFIGS[@]}"; do
   ini=bench/configs/bench-$c.ini
   echo "== torch baseline: $ini, $THREADS threads"
   "$PY" bench/torch_moe_train.py "$ini" --threads "$THREADS" --warmup "$WARMUP" --steps "$STEPS" | tee "$OUT/torch-$c.txt"
   torch_tps[$c]=$(json_field "$OUT/torch-$c.txt" torch_moe_train tokens_per_s)
 
-  sy_tps[$c]="" bf16_tps[$c]=""
+  sy_tps[$c]="" bf16_tps[$c]="" sy_drop[$c]=""
   # ---------------------------------------------------------------------------
   # Switchyard tokens/s (RUN_SWITCHYARD=0 skips it): trains the same INI for
   # WARMUP+STEPS steps and takes the median of the metrics JSONL field
@@ -86,10 +86,14 @@ for c in "${CONFIGS[@]}"; do
         tps=$("$PY" - "$metrics" "$WARMUP" <<'EOF'
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-timed = [r["tokens_per_s"] for r in rows if r["step"] > int(sys.argv[2])]
-print(statistics.median(timed) if timed else "")
+timed = [r for r in rows if r["step"] > int(sys.argv[2])]
+# median tokens/s, and the mean fraction of expert assignments the capacity dropped (not computed)
+print(f'{statistics.median(r["tokens_per_s"] for r in timed)} {statistics.fmean(r.get("dropped_frac", 0) for r in timed)}'
+      if timed else "")
 EOF
 )
+        read -r tps drop <<<"$tps"
+        [[ $p == fp32 ]] && sy_drop[$c]=$drop
       else
         echo "no metrics in $metrics"
       fi
@@ -102,12 +106,15 @@ done
 echo
 echo "== summary ($THREADS threads; ceiling = max median fp32 GEMM GFLOP/s over shapes and libraries; MFU = train FLOPs/token × tokens/s ÷ ceiling, bf16 runs too)"
 echo "GEMM ceiling measured: 1 thread ${ceiling_1} GFLOP/s, $THREADS threads ${measured_ceiling} GFLOP/s; MFU uses ${ceiling}${CEILING_GFLOPS:+ (CEILING_GFLOPS)}"
-printf '%-8s %10s %12s %9s %12s %9s %9s %12s %9s %10s\n' config MFLOP/tok torch_tok/s torch_MFU sy_tok/s sy_MFU sy/torch \
-  bf16_tok/s bf16_MFU bf16/fp32
+printf '%-8s %8s %10s %12s %9s %12s %9s %9s %12s %9s %10s\n' config dropped MFLOP/tok torch_tok/s torch_MFU sy_tok/s sy_MFU \
+  sy/torch bf16_tok/s bf16_MFU bf16/fp32
 for c in "${CONFIGS[@]}"; do
   ini=bench/configs/bench-$c.ini
-  mflop=$("$PY" bench/model_flops.py "$ini" --field train_flops_per_token)
-  mfu() { "$PY" bench/model_flops.py "$ini" --tokens-per-s "$1" --ceiling-gflops "$ceiling" --field mfu; }
+  # Expert rows dropped by the capacity are never computed: they are not model FLOPs
+  # (the Switchyard fp32 run's mean dropped_frac; torch routes the same model alike).
+  drop=${sy_drop[$c]:-0}
+  mflop=$("$PY" bench/model_flops.py "$ini" --dropped-frac "$drop" --field train_flops_per_token)
+  mfu() { "$PY" bench/model_flops.py "$ini" --dropped-frac "$drop" --tokens-per-s "$1" --ceiling-gflops "$ceiling" --field mfu; }
   t=${torch_tps[$c]} s=${sy_tps[$c]} b=${bf16_tps[$c]}
   t_mfu=$(mfu "$t")
   if [[ -n $s ]]; then
@@ -125,7 +132,7 @@ for c in "${CONFIGS[@]}"; do
   else
     b=n/a b_mfu=n/a b_ratio=n/a
   fi
-  printf '%-8s %10.1f %12.1f %8.1f%% %12s %9s %9s %12s %9s %10s\n' "$c" "$("$PY" -c "print($mflop / 1e6)")" "$t" \
+  printf '%-8s %8.4f %10.1f %12.1f %8.1f%% %12s %9s %9s %12s %9s %10s\n' "$c" "$drop" "$("$PY" -c "print($mflop / 1e6)")" "$t" \
     "$("$PY" -c "print(100 * $t_mfu)")" "$s" "$s_mfu" "$ratio" "$b" "$b_mfu" "$b_ratio"
 done
 echo "raw outputs: $OUT"

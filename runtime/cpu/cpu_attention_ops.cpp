@@ -6,6 +6,7 @@
 #include <cstring>
 #include <limits>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "runtime/cpu/cpu_math.h"
@@ -79,26 +80,43 @@ void check_heads(int64_t Hq, int64_t Hkv) {
 
 // dst[d·S + s] = src[((b·S + s)·H + g)·D + d]: one head's keys (or values) as [D, S],
 // so a score row over a key block is a sum of contiguous, vectorisable axpys.
+// Through 16×16 tiles held locally: gathered loads, contiguous stores.
 template <class T>
-void pack_transposed(const T* src, int64_t b, int64_t g, int64_t S, int64_t H, int64_t D, T* dst) {
-  for (int64_t s = 0; s < S; ++s) {
-    const T* row = src + ((b * S + s) * H + g) * D;
-    for (int64_t d = 0; d < D; ++d) dst[d * S + s] = row[d];
+SY_CPU_CLONES void pack_transposed(const T* src, int64_t b, int64_t g, int64_t S, int64_t H, int64_t D, T* dst) {
+  constexpr int64_t kT = 16;
+  T tile[kT][kT];
+  for (int64_t s0 = 0; s0 < S; s0 += kT)
+    for (int64_t d0 = 0; d0 < D; d0 += kT) {
+      const int64_t ns = std::min(kT, S - s0), nd = std::min(kT, D - d0);
+      if (ns == kT && nd == kT) {
+        const T* base = src + ((b * S + s0) * H + g) * D + d0;
+        const int64_t rs = H * D;
+        for (int64_t j = 0; j < kT; ++j)
+          for (int64_t i = 0; i < kT; ++i) tile[j][i] = base[i * rs + j];  // a gather per j
+        for (int64_t j = 0; j < kT; ++j)
+          for (int64_t i = 0; i < kT; ++i) dst[(d0 + j) * S + s0 + i] = tile[j][i];
+      } else {
+        for (int64_t i = 0; i < ns; ++i)
+          for (int64_t j = 0; j < nd; ++j) dst[(d0 + j) * S + s0 + i] = src[((b * S + s0 + i) * H + g) * D + d0 + j];
+      }
+    }
+}
+
+// δ_t = dout_t · out_t for the nq rows of a query block (row stride `stride`).
+template <class T>
+SY_CPU_CLONES void row_dots(int64_t nq, int64_t D, const T* __restrict a, const T* __restrict b, int64_t stride,
+                            T* __restrict out) {
+  for (int64_t r = 0; r < nq; ++r) {
+    T sum = 0;
+    for (int64_t d = 0; d < D; ++d) sum += a[r * stride + d] * b[r * stride + d];
+    out[r] = sum;
   }
 }
 
-// y[0, n) += a · x[0, n).  GCC's -O2 ("very cheap") vectoriser only takes a loop
-// whose trip count is a visible multiple of the vector width and needs no alias
-// checks: hence the 8-aligned body and restrict.  noinline because inlined copies
-// lose that fact and stay scalar (measured: attention ~3× slower at -O2).
-template <class T>
-SY_CPU_CLONES __attribute__((noinline)) void axpy_row(int64_t n, T a, const T* __restrict x, T* __restrict y) {
-  const int64_t body = n & ~int64_t(7);
-  for (int64_t i = 0; i < body; ++i) y[i] += a * x[i];
-  for (int64_t i = body; i < n; ++i) y[i] += a * x[i];
-}
-
-// y[0, n) *= a, vectorised like axpy_row.
+// y[0, n) *= a.  GCC's -O2 ("very cheap") vectoriser only takes a loop whose
+// trip count is a visible multiple of the vector width and needs no alias
+// checks: hence the 8-aligned body and restrict.  noinline because inlined
+// copies lose that fact and stay scalar.
 template <class T>
 SY_CPU_CLONES __attribute__((noinline)) void scale_row(int64_t n, T a, T* __restrict y) {
   const int64_t body = n & ~int64_t(7);
@@ -106,27 +124,120 @@ SY_CPU_CLONES __attribute__((noinline)) void scale_row(int64_t n, T a, T* __rest
   for (int64_t i = body; i < n; ++i) y[i] *= a;
 }
 
-// out[j] = alpha · Σ_d a[d] · bt[d·ld + j] for j < n.  n ≤ kMaxBlock: the row is
-// accumulated in a local array the compiler can keep in vector registers.
+// The tile products of attention (S = Q·Kᵀ, P·V, dP = dO·Vᵀ, dS·K, dSᵀ·Q, Pᵀ·dO)
+// are all small GEMMs C[R, w] (+)= alpha · A[R, m] · B[m, w] with row-major,
+// strided A, B, C (Kᵀ and Vᵀ come packed as [D, S], so B is always read along
+// rows).  They are too small for a library call per tile (a 32×64×64 product
+// is 0.26 MFLOP), so they run through a register-blocked kernel: up to 4 rows
+// of C × 16-float vectors held in registers while m rank-1 updates stream
+// through, each B vector loaded once for 4 rows.  Every C element is summed
+// over k in increasing order whatever the blocking, so results do not depend
+// on the thread count.
 constexpr int64_t kMaxBlock = 64;
+constexpr int64_t kMaxHead = 256;
+
+// The portable version (double, and the float remainders narrower than 16).
 template <class T>
-SY_CPU_CLONES void row_times_block(const T* __restrict a, const T* __restrict bt, int64_t ld, int64_t D, int64_t n,
-                                   T alpha, T* __restrict out) {
-  T acc[kMaxBlock] = {};
-  if (n == kMaxBlock) {  // the common full block: a fixed trip count vectorises fully
-    for (int64_t d = 0; d < D; ++d) {
-      const T ad = a[d];
-      const T* row = bt + d * ld;
-      for (int64_t j = 0; j < kMaxBlock; ++j) acc[j] += ad * row[j];
+void tile_gemm_ref(int64_t R, int64_t m, int64_t w, const T* a, int64_t lda, int64_t ak_stride, const T* b,
+                   int64_t ldb, T alpha, bool accumulate, T* c, int64_t ldc) {
+  for (int64_t r = 0; r < R; ++r) {
+    T acc[kMaxHead] = {};
+    for (int64_t k = 0; k < m; ++k) {
+      const T ak = a[r * lda + k * ak_stride];
+      const T* brow = b + k * ldb;
+      for (int64_t j = 0; j < w; ++j) acc[j] += ak * brow[j];
     }
-  } else {
-    for (int64_t d = 0; d < D; ++d) {
-      const T ad = a[d];
-      const T* row = bt + d * ld;
-      for (int64_t j = 0; j < n; ++j) acc[j] += ad * row[j];
+    T* cr = c + r * ldc;
+    for (int64_t j = 0; j < w; ++j) cr[j] = accumulate ? cr[j] + alpha * acc[j] : alpha * acc[j];
+  }
+}
+
+#if defined(__GNUC__)
+// 16 floats; aligned(4): tiles start at any float.  Only ever a local
+// value inside the kernels (never passed by value), so no ABI questions.
+typedef float v16f __attribute__((vector_size(64), aligned(4)));
+
+// R rows × NV·16 columns of C, all accumulators in registers (R·NV ≤ 16).
+template <int R, int NV>
+SY_CPU_CLONES __attribute__((noinline)) void tile_kernel(int64_t m, const float* __restrict a, int64_t lda,
+                                                        int64_t ak_stride, const float* __restrict b, int64_t ldb,
+                                                        float alpha, bool accumulate, float* __restrict c,
+                                                        int64_t ldc) {
+  v16f acc[R][NV];
+  for (int r = 0; r < R; ++r)
+    for (int v = 0; v < NV; ++v) acc[r][v] = v16f{};
+  for (int64_t k = 0; k < m; ++k) {
+    v16f bv[NV];
+    for (int v = 0; v < NV; ++v) std::memcpy(&bv[v], b + k * ldb + 16 * v, sizeof(v16f));
+    for (int r = 0; r < R; ++r) {
+      const float ar = a[r * lda + k * ak_stride];
+      for (int v = 0; v < NV; ++v) acc[r][v] += ar * bv[v];
     }
   }
-  for (int64_t j = 0; j < n; ++j) out[j] = alpha * acc[j];
+  for (int r = 0; r < R; ++r)
+    for (int v = 0; v < NV; ++v) {
+      float* cp = c + r * ldc + 16 * v;
+      v16f out = alpha * acc[r][v];
+      if (accumulate) {
+        v16f old;
+        std::memcpy(&old, cp, sizeof(v16f));
+        out = old + out;
+      }
+      std::memcpy(cp, &out, sizeof(v16f));
+    }
+}
+
+template <int R>
+void tile_rows(int64_t m, int64_t w, const float* a, int64_t lda, int64_t aks, const float* b, int64_t ldb,
+               float alpha, bool accumulate, float* c, int64_t ldc) {
+  int64_t j = 0;
+  for (; j + 64 <= w; j += 64) tile_kernel<R, 4>(m, a, lda, aks, b + j, ldb, alpha, accumulate, c + j, ldc);
+  if (j + 32 <= w) tile_kernel<R, 2>(m, a, lda, aks, b + j, ldb, alpha, accumulate, c + j, ldc), j += 32;
+  if (j + 16 <= w) tile_kernel<R, 1>(m, a, lda, aks, b + j, ldb, alpha, accumulate, c + j, ldc), j += 16;
+  if (j < w) tile_gemm_ref<float>(R, m, w - j, a, lda, aks, b + j, ldb, alpha, accumulate, c + j, ldc);
+}
+#endif
+
+// C[R, w] = alpha·A·B (accumulate: C += alpha·A·B), w ≤ kMaxHead, with
+// A[r][k] = a[r·lda + k·aks]: aks = 1 is a row-major A, lda = 1 a transposed
+// one (dSᵀ and Pᵀ are read straight from the [query][key] tiles).
+template <class T>
+void tile_gemm(int64_t R, int64_t m, int64_t w, const T* a, int64_t lda, int64_t aks, const T* b, int64_t ldb,
+               T alpha, bool accumulate, T* c, int64_t ldc) {
+#if defined(__GNUC__)
+  if constexpr (std::is_same_v<T, float>) {
+    int64_t r = 0;
+    for (; r + 4 <= R; r += 4)
+      tile_rows<4>(m, w, a + r * lda, lda, aks, b, ldb, alpha, accumulate, c + r * ldc, ldc);
+    switch (R - r) {
+      case 3: tile_rows<3>(m, w, a + r * lda, lda, aks, b, ldb, alpha, accumulate, c + r * ldc, ldc); break;
+      case 2: tile_rows<2>(m, w, a + r * lda, lda, aks, b, ldb, alpha, accumulate, c + r * ldc, ldc); break;
+      case 1: tile_rows<1>(m, w, a + r * lda, lda, aks, b, ldb, alpha, accumulate, c + r * ldc, ldc); break;
+      default: break;
+    }
+    return;
+  }
+#endif
+  tile_gemm_ref<T>(R, m, w, a, lda, aks, b, ldb, alpha, accumulate, c, ldc);
+}
+
+// max(p[0, n)) for 0 < n, vectorisable (std::max_element is a branchy scalar loop).
+template <class T>
+SY_CPU_CLONES T row_max_of(int64_t n, const T* __restrict p) {
+  T m[8];
+  for (int i = 0; i < 8; ++i) m[i] = p[0];
+  int64_t j = 0;
+  for (; j + 8 <= n; j += 8)
+    for (int i = 0; i < 8; ++i) m[i] = p[j + i] > m[i] ? p[j + i] : m[i];
+  for (; j < n; ++j) m[0] = p[j] > m[0] ? p[j] : m[0];
+  for (int i = 1; i < 8; ++i) m[0] = m[i] > m[0] ? m[i] : m[0];
+  return m[0];
+}
+
+// dS = P ∘ (dP − δ) · scale over a tile row's n visible keys, in place of dP.
+template <class T>
+SY_CPU_CLONES void ds_row(int64_t n, const T* __restrict p, T delta, T scale, T* __restrict dp) {
+  for (int64_t j = 0; j < n; ++j) dp[j] = p[j] * (dp[j] - delta) * scale;
 }
 
 // p[j] = exp(p[j] − m) for j < n; returns Σ p (in T, as the scalar loop did).
@@ -140,34 +251,10 @@ SY_CPU_CLONES T exp_shift_sum(int64_t n, T m, T* __restrict p) {
   return (s0 + s1) + (s2 + s3);
 }
 
-// out[0, D) += Σ_{i<m} a[i] · rows[i·stride + (0, D)]: a weighted sum of m rows
-// (P·V, dS·K, dSᵀ·Q, Pᵀ·dO of one tile row) in one call, the sum held in a local
-// array the compiler keeps in vector registers, added to `out` once.
-constexpr int64_t kMaxHead = 256;
-template <class T>
-SY_CPU_CLONES void add_weighted_rows(const T* __restrict a, int64_t m, const T* __restrict rows, int64_t stride,
-                                     int64_t D, T* __restrict out) {
-  T acc[kMaxHead] = {};
-  if (D == 64) {  // the common head size: a fixed trip count vectorises fully
-    for (int64_t i = 0; i < m; ++i) {
-      const T ai = a[i];
-      const T* r = rows + i * stride;
-      for (int64_t d = 0; d < 64; ++d) acc[d] += ai * r[d];
-    }
-  } else {
-    for (int64_t i = 0; i < m; ++i) {
-      const T ai = a[i];
-      const T* r = rows + i * stride;
-      for (int64_t d = 0; d < D; ++d) acc[d] += ai * r[d];
-    }
-  }
-  for (int64_t d = 0; d < D; ++d) out[d] += acc[d];
-}
-
 // Scratch of the attention kernels, one per piece of (b, g) pairs.
 template <class T>
 struct AttentionScratch {
-  std::vector<T> kt, vt, p, dp, acc, row_max, row_sum, delta, ds_t, p_t;
+  std::vector<T> kt, vt, p, dp, acc, row_max, row_sum, delta;
 };
 template <class T>
 void grow(std::vector<T>& v, int64_t n) {
@@ -227,11 +314,12 @@ void CpuAttentionOps<T>::attention_forward(int64_t B, int64_t S, int64_t Hq, int
   // (b, g) pairs are independent (each writes its own heads' out and lse rows):
   // they are split across the loop threads, each with its own scratch.
   auto size_scratch = [&](AttentionScratch<T>& sc) {
-    grow(sc.kt, D * S), grow(sc.p, bk), grow(sc.acc, bq * D), grow(sc.row_max, bq), grow(sc.row_sum, bq);
+    grow(sc.kt, D * S), grow(sc.p, bq * bk), grow(sc.acc, bq * D), grow(sc.row_max, bq), grow(sc.row_sum, bq);
   };
+  const int64_t q_stride = Hq * D, kv_stride = Hkv * D;
   for_pair_pieces<T>(B * Hkv, size_scratch, [&](AttentionScratch<T>& sc, int64_t pair_begin, int64_t pair_end) {
     T* kt = sc.kt.data();
-    T* p = sc.p.data();
+    T* p = sc.p.data();  // [nq][bk]: the tile's scores, then its probabilities
     T* acc = sc.acc.data();
     T* row_max = sc.row_max.data();
     T* row_sum = sc.row_sum.data();
@@ -241,29 +329,30 @@ void CpuAttentionOps<T>::attention_forward(int64_t B, int64_t S, int64_t Hq, int
       for (int64_t h = g * G; h < (g + 1) * G; ++h)
         for (int64_t t0 = 0; t0 < S; t0 += bq) {
           const int64_t nq = std::min(bq, S - t0);
+          const T* q_blk = q + ((b * S + t0) * Hq + h) * D;
           std::fill(row_max, row_max + bq, -std::numeric_limits<T>::infinity());
           std::fill(row_sum, row_sum + bq, T(0));
           std::fill(acc, acc + bq * D, T(0));
           for (int64_t s0 = 0; s0 < t0 + nq; s0 += bk) {
             const int64_t nk = std::min(bk, t0 + nq - s0);
+            // Scores of the whole tile; entries above the diagonal are computed and then zeroed.
+            tile_gemm<T>(nq, D, nk, q_blk, q_stride, 1, kt + s0, S, scale, false, p, bk);
             for (int64_t r = 0; r < nq; ++r) {
-              const int64_t t = t0 + r;
-              const int64_t n = std::min(nk, t + 1 - s0);  // causal: keys s ≤ t
-              if (n <= 0) continue;
-              const T* qr = q + ((b * S + t) * Hq + h) * D;
-              T* ar = acc + r * D;
-              row_times_block(qr, kt + s0, S, D, n, scale, p);
+              const int64_t n = std::max<int64_t>(0, std::min(nk, t0 + r + 1 - s0));  // causal: keys s ≤ t
+              T* pr = p + r * bk;
+              std::fill(pr + n, pr + nk, T(0));
+              if (n == 0) continue;
               // Online softmax: rescale what earlier key blocks accumulated to the new running max.
-              const T m = std::max(row_max[r], *std::max_element(p, p + n));
+              const T m = std::max(row_max[r], row_max_of(n, pr));
               const T correction = std::exp(row_max[r] - m);
               if (correction != T(1)) {
                 row_sum[r] *= correction;
-                scale_row(D, correction, ar);
+                scale_row(D, correction, acc + r * D);
               }
-              row_sum[r] += exp_shift_sum(n, m, p);
+              row_sum[r] += exp_shift_sum(n, m, pr);
               row_max[r] = m;
-              add_weighted_rows(p, n, v + ((b * S + s0) * Hkv + g) * D, Hkv * D, D, ar);
             }
+            tile_gemm<T>(nq, nk, D, p, bk, 1, v + ((b * S + s0) * Hkv + g) * D, kv_stride, T(1), true, acc, D);
           }
           for (int64_t r = 0; r < nq; ++r) {
             const int64_t t = t0 + r;
@@ -297,17 +386,15 @@ void CpuAttentionOps<T>::attention_backward(int64_t B, int64_t S, int64_t Hq, in
   // Parallel over (b, g) like the forward: dk and dv rows of kv head g are
   // written only by g's query heads, dq rows only by their own head.
   auto size_scratch = [&](AttentionScratch<T>& sc) {
-    grow(sc.kt, D * S), grow(sc.vt, D * S), grow(sc.p, bk), grow(sc.dp, bk), grow(sc.delta, bq);
-    grow(sc.ds_t, bk * bq), grow(sc.p_t, bk * bq);
+    grow(sc.kt, D * S), grow(sc.vt, D * S), grow(sc.p, bq * bk), grow(sc.dp, bq * bk), grow(sc.delta, bq);
   };
+  const int64_t q_stride = Hq * D, kv_stride = Hkv * D;
   for_pair_pieces<T>(B * Hkv, size_scratch, [&](AttentionScratch<T>& sc, int64_t pair_begin, int64_t pair_end) {
     T* kt = sc.kt.data();
     T* vt = sc.vt.data();
-    T* p = sc.p.data();
-    T* dp = sc.dp.data();
+    T* p = sc.p.data();    // [nq][bk]: P of the tile
+    T* dp = sc.dp.data();  // [nq][bk]: dO·Vᵀ of the tile, then dS
     T* delta = sc.delta.data();
-    T* ds_t = sc.ds_t.data();  // [nk][nq]: dS of the tile, transposed (key-major)
-    T* p_t = sc.p_t.data();    // [nk][nq]: P of the tile, transposed
     for (int64_t pair = pair_begin; pair < pair_end; ++pair) {
       const int64_t b = pair / Hkv, g = pair % Hkv;
       pack_transposed(k, b, g, S, Hkv, D, kt);
@@ -315,44 +402,32 @@ void CpuAttentionOps<T>::attention_backward(int64_t B, int64_t S, int64_t Hq, in
       for (int64_t h = g * G; h < (g + 1) * G; ++h)
         for (int64_t t0 = 0; t0 < S; t0 += bq) {
           const int64_t nq = std::min(bq, S - t0);
-          for (int64_t r = 0; r < nq; ++r) {
-            const int64_t row = ((b * S + t0 + r) * Hq + h) * D;
-            T sum = 0;
-            for (int64_t d = 0; d < D; ++d) sum += dout[row + d] * out[row + d];
-            delta[r] = sum;
-          }
-          // Per tile (query block × key block): P and dS row by row, dq rows
-          // at once, then dk and dv rows from the transposed tile (masked
-          // entries are 0, so every key row can sum over the whole block).
-          const int64_t q_stride = Hq * D, kv_stride = Hkv * D;
+          const int64_t blk = ((b * S + t0) * Hq + h) * D;
+          row_dots(nq, D, dout + blk, out + blk, Hq * D, delta);
+          // Per tile (query block × key block): P and dP as tile products, dS
+          // row by row (masked entries 0), then dq, dk and dv as tile products.
           const T* q_blk = q + ((b * S + t0) * Hq + h) * D;
           const T* do_blk = dout + ((b * S + t0) * Hq + h) * D;
+          T* dq_blk = dq + ((b * S + t0) * Hq + h) * D;
           for (int64_t s0 = 0; s0 < t0 + nq; s0 += bk) {
             const int64_t nk = std::min(bk, t0 + nq - s0);
             const int64_t kv0 = ((b * S + s0) * Hkv + g) * D;
+            tile_gemm<T>(nq, D, nk, q_blk, q_stride, 1, kt + s0, S, scale, false, p, bk);
+            tile_gemm<T>(nq, D, nk, do_blk, q_stride, 1, vt + s0, S, T(1), false, dp, bk);
             for (int64_t r = 0; r < nq; ++r) {
               const int64_t t = t0 + r;
               const int64_t n = std::max<int64_t>(0, std::min(nk, t + 1 - s0));
-              for (int64_t j = n; j < nk; ++j) ds_t[j * nq + r] = p_t[j * nq + r] = T(0);
+              T* pr = p + r * bk;
+              T* dpr = dp + r * bk;
+              std::fill(pr + n, pr + nk, T(0));
+              std::fill(dpr + n, dpr + nk, T(0));
               if (n == 0) continue;
-              const T* qr = q_blk + r * q_stride;
-              const T* dor = do_blk + r * q_stride;
-              const T row_lse = lse[(b * Hq + h) * S + t];
-              row_times_block(qr, kt + s0, S, D, n, scale, p);
-              exp_shift_sum(n, row_lse, p);
-              row_times_block(dor, vt + s0, S, D, n, T(1), dp);
-              for (int64_t j = 0; j < n; ++j) {
-                const T ds = p[j] * (dp[j] - delta[r]) * scale;
-                dp[j] = ds;
-                ds_t[j * nq + r] = ds;
-                p_t[j * nq + r] = p[j];
-              }
-              add_weighted_rows(dp, n, k + kv0, kv_stride, D, dq + ((b * S + t) * Hq + h) * D);
+              exp_shift_sum(n, lse[(b * Hq + h) * S + t], pr);
+              ds_row(n, pr, delta[r], scale, dpr);
             }
-            for (int64_t j = 0; j < nk; ++j) {
-              add_weighted_rows(ds_t + j * nq, nq, q_blk, q_stride, D, dk + kv0 + j * kv_stride);
-              add_weighted_rows(p_t + j * nq, nq, do_blk, q_stride, D, dv + kv0 + j * kv_stride);
-            }
+            tile_gemm<T>(nq, nk, D, dp, bk, 1, k + kv0, kv_stride, T(1), true, dq_blk, q_stride);
+            tile_gemm<T>(nk, nq, D, dp, 1, bk, q_blk, q_stride, T(1), true, dk + kv0, kv_stride);
+            tile_gemm<T>(nk, nq, D, p, 1, bk, do_blk, q_stride, T(1), true, dv + kv0, kv_stride);
           }
         }
     }

@@ -84,6 +84,30 @@ ThreadScratch& thread_scratch() {
 // Threads oneDNN will use for a primitive created or run here.
 int current_threads() { return omp_in_parallel() ? 1 : omp_get_max_threads(); }
 
+// Below this many FLOPs a GEMM runs on the calling thread alone: the router's
+// GEMMs (2048×E×d, E = 16–32: 33–67 MFLOP) split over 2 threads took 9–12 ms
+// each on the loaded machine (ONEDNN_VERBOSE), waiting at OpenMP barriers for a
+// descheduled thread; on one thread the whole router phase of a bench-olmoe
+// step fell from 113–143 to 30–34 ms (bench/RESULTS.md, "fp32 MFU work").
+constexpr double kSingleThreadFlops = 1e8;
+
+// Sets this thread's OpenMP team size for the scope (oneDNN reads it when it
+// creates and when it runs a primitive); restores the previous one.
+class OmpThreads {
+ public:
+  explicit OmpThreads(bool one) : saved_(one ? omp_get_max_threads() : 0) {
+    if (saved_ > 1) omp_set_num_threads(1);
+  }
+  ~OmpThreads() {
+    if (saved_ > 1) omp_set_num_threads(saved_);
+  }
+  OmpThreads(const OmpThreads&) = delete;
+  OmpThreads& operator=(const OmpThreads&) = delete;
+
+ private:
+  int saved_;
+};
+
 }  // namespace
 
 void set_dnnl_threads(int threads) {
@@ -189,6 +213,7 @@ void DnnlGemm::gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alp
       for (int64_t n = 0; n < N; ++n) C[m * ldc + n] = beta == 0.0f ? 0.0f : beta * C[m * ldc + n];
     return;
   }
+  const OmpThreads team(2.0 * double(M) * double(N) * double(K) < kSingleThreadFlops);
   const Cache::Key key{ta, tb, M, N, K, lda, ldb, ldc, std::bit_cast<uint32_t>(alpha), std::bit_cast<uint32_t>(beta),
                        current_threads()};
   const Cache::Entry* entry;

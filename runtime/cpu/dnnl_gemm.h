@@ -16,8 +16,8 @@ namespace sy {
 // Primitives are created once per (shape, transposes, strides, alpha, beta,
 // thread count) and cached; alpha is an output scale, beta a sum post-op.
 // Callable from several threads at once (the cache is locked, the stream and
-// scratchpad are per thread); inside an OpenMP parallel region a GEMM runs on
-// the calling thread alone.
+// scratchpad are per thread); inside an OpenMP parallel region, and below
+// 1e8 FLOPs (kSingleThreadFlops), a GEMM runs on the calling thread alone.
 class DnnlGemm {
  public:
   // Expert GEMMs change their row count with the routing every step, so a long
