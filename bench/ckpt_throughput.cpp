@@ -20,6 +20,7 @@
 // HDF5 metadata, attributes and checksums are not counted as work — they are
 // the checkpoint's overhead, which the ratio is meant to show.
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -170,7 +171,24 @@ State make_state(const std::vector<Spec>& spec, uint32_t seed) {
 int file_of(const Spec& s, int experts_per_file) { return s.expert < 0 ? 0 : 1 + s.expert / experts_per_file; }
 
 using Clock = std::chrono::steady_clock;
-double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+// CPU seconds (user + system, all threads) of this process: less sensitive than
+// wall time to other load on a shared machine, so the rep lines print both.
+double cpu_seconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + 1e-6 * double(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
+}
+double g_cpu_start = 0, g_last_cpu = 0;  // CPU seconds of the last timed call
+
+double seconds_since(Clock::time_point t0) {
+  g_last_cpu = cpu_seconds() - g_cpu_start;
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+Clock::time_point start_timer() {
+  g_cpu_start = cpu_seconds();
+  return Clock::now();
+}
 
 void check_posix(bool ok, const std::string& what, const fs::path& p) {
   if (!ok) throw sy::DataError(what + " " + p.string() + ": " + std::strerror(errno));
@@ -192,7 +210,7 @@ void drop_cache_tree(const fs::path& dir) {
 
 // ---- checkpoint ----
 double ckpt_save(const fs::path& dir, const sy::CheckpointMeta& meta, const State& st, fs::path* out) {
-  auto t0 = Clock::now();
+  auto t0 = start_timer();
   fs::path partial = sy::begin_checkpoint(dir, meta.trainer.step);
   sy::write_shared_file(partial, meta, st.t);
   for (int64_t n = 0; n < meta.ep_size; ++n) sy::write_rank_file(partial, n, meta, st.t);
@@ -201,7 +219,7 @@ double ckpt_save(const fs::path& dir, const sy::CheckpointMeta& meta, const Stat
 }
 
 double ckpt_load(const fs::path& step_dir, State& dst) {
-  auto t0 = Clock::now();
+  auto t0 = start_timer();
   sy::CheckpointReader r(step_dir);
   r.load(dst.t.model, sy::TensorSection::model);
   r.load(dst.t.exp_avg, sy::TensorSection::exp_avg);
@@ -217,7 +235,7 @@ std::vector<fs::path> plain_files(const fs::path& dir, int nfiles) {
 }
 
 double plain_write(const std::vector<fs::path>& files, const std::vector<Spec>& spec, int epf, const State& st) {
-  auto t0 = Clock::now();
+  auto t0 = start_timer();
   const std::vector<NamedTensor>* lists[3] = {&st.t.model, &st.t.exp_avg, &st.t.exp_avg_sq};
   for (size_t fi = 0; fi < files.size(); ++fi) {
     FILE* f = std::fopen(files[fi].c_str(), "wb");
@@ -237,7 +255,7 @@ double plain_write(const std::vector<fs::path>& files, const std::vector<Spec>& 
 }
 
 double plain_read(const std::vector<fs::path>& files, const std::vector<Spec>& spec, int epf, State& dst) {
-  auto t0 = Clock::now();
+  auto t0 = start_timer();
   std::vector<NamedTensor>* lists[3] = {&dst.t.model, &dst.t.exp_avg, &dst.t.exp_avg_sq};
   for (size_t fi = 0; fi < files.size(); ++fi) {
     FILE* f = std::fopen(files[fi].c_str(), "rb");
@@ -281,13 +299,17 @@ sy::bench::Result result(const std::string& name, const std::string& shape, std:
   return r;
 }
 
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n == 0 ? 0.0 : n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
 // Median over repetitions of baseline_time / checkpoint_time (= checkpoint rate ÷ baseline rate).
 double paired_ratio(const std::vector<double>& baseline, const std::vector<double>& ckpt) {
   std::vector<double> r;
   for (size_t i = 0; i < ckpt.size(); ++i) r.push_back(baseline[i] / ckpt[i]);
-  std::sort(r.begin(), r.end());
-  const size_t n = r.size();
-  return n % 2 ? r[n / 2] : 0.5 * (r[n / 2 - 1] + r[n / 2]);
+  return median(r);
 }
 
 }  // namespace
@@ -317,29 +339,35 @@ int main(int argc, char** argv) {
               fs::absolute(a.dir).c_str());
   std::printf("# page cache: fsync then posix_fadvise(DONTNEED) on every file between write and read\n");
 
-  std::vector<double> ts, tl, tw, tr;
+  std::vector<double> ts, tl, tw, tr;  // wall seconds per call
+  std::vector<double> cs, cl, cw, cr;  // CPU seconds of the same calls
   try {
     for (int rep = -a.warmup; rep < a.reps; ++rep) {
-      if (rep == 0) ts.clear(), tl.clear(), tw.clear(), tr.clear();  // drop the warm-up repetitions
+      if (rep == 0)  // drop the warm-up repetitions
+        for (auto* v : {&ts, &tl, &tw, &tr, &cs, &cl, &cw, &cr}) v->clear();
       // Alternate which goes first, so a load change hurts both alike.
       for (int k = 0; k < 2; ++k) {
         if ((rep + a.warmup + k) % 2 == 0) {
           fs::path step_dir;
           ts.push_back(ckpt_save(ckdir, meta, src, &step_dir));
+          cs.push_back(g_last_cpu);
           drop_cache_tree(ckdir);
           tl.push_back(ckpt_load(step_dir, dst));
+          cl.push_back(g_last_cpu);
           expect_equal(src, dst, "checkpoint");
           fs::remove_all(ckdir);
         } else {
           tw.push_back(plain_write(files, spec, epf, src));
+          cw.push_back(g_last_cpu);
           for (const fs::path& p : files) drop_cache(p);
           tr.push_back(plain_read(files, spec, epf, dst));
+          cr.push_back(g_last_cpu);
           expect_equal(src, dst, "fread");
           for (const fs::path& p : files) fs::remove(p);
         }
       }
-      std::fprintf(stderr, "%s %d: save %.2fs load %.2fs fwrite %.2fs fread %.2fs\n", rep < 0 ? "warmup" : "rep", rep, ts.back(), tl.back(),
-                   tw.back(), tr.back());
+      std::fprintf(stderr, "%s %d: save %.2fs load %.2fs fwrite %.2fs fread %.2fs (CPU %.2f %.2f %.2f %.2f s)\n", rep < 0 ? "warmup" : "rep",
+                   rep, ts.back(), tl.back(), tw.back(), tr.back(), cs.back(), cl.back(), cw.back(), cr.back());
     }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "ckpt_throughput: %s\n", e.what());
@@ -364,6 +392,8 @@ int main(int argc, char** argv) {
               rs[2].rate_median / rs[3].rate_median);
   // Each repetition runs both back to back, so the per-repetition ratio cancels
   // most of the slow load drift of a shared machine.
+  std::printf("CPU seconds (median): save %.3f fwrite+fsync %.3f load %.3f fread %.3f\n", median(cs), median(cw),
+              median(cl), median(cr));
   std::printf("PAIRED save/fwrite=%.3f load/fread=%.3f (median of per-repetition ratios)\n", paired_ratio(tw, ts),
               paired_ratio(tr, tl));
   return 0;
