@@ -46,11 +46,16 @@ void pack_bf16_dense(int64_t rows, int64_t cols, const float* x, int64_t ld, boo
 }
 
 void pack_bf16_vnni(int64_t K, int64_t N, const float* x, int64_t ld, bool trans, uint16_t* out) {
+  pack_bf16_vnni_blocks(K, N, x, ld, trans, out, 0, (K + 31) / 32, 0, (N + 63) / 64);
+}
+
+void pack_bf16_vnni_blocks(int64_t K, int64_t N, const float* x, int64_t ld, bool trans, uint16_t* out, int64_t kb0,
+                           int64_t kb1, int64_t nb0, int64_t nb1) {
   // "16a64b2a": a block is 16 × 2 = 32 K-rows by 64 N-columns, stored as
   // [16 row pairs][64 columns][2 rows of the pair].
-  const int64_t KB = (K + 31) / 32, NB = (N + 63) / 64;
-  for (int64_t nb = 0; nb < NB; ++nb)
-    for (int64_t kb = 0; kb < KB; ++kb) {
+  const int64_t KB = (K + 31) / 32;
+  for (int64_t nb = nb0; nb < nb1; ++nb)
+    for (int64_t kb = kb0; kb < kb1; ++kb) {
       uint16_t* block = out + (nb * KB + kb) * 32 * 64;
       const int64_t n0 = nb * 64, k0 = kb * 32;
       const bool full = n0 + 64 <= N && k0 + 32 <= K;

@@ -112,7 +112,8 @@ DnnlGemm::DnnlGemm(bool bf16, size_t max_cached_shapes)
     : bf16_(bf16),
       instance_(g_next_instance.fetch_add(1)),
       max_cached_shapes_(max_cached_shapes),
-      cache_(std::make_unique<Cache>()) {
+      cache_(std::make_unique<Cache>()),
+      weights_(std::make_unique<Bf16WeightCache>()) {
   // Probe once so a CPU without the kernel fails at start-up (exit 2), not mid-step.
   float a[4] = {1, 2, 3, 4}, c[4] = {};
   gemm(false, false, 2, 2, 2, 1.0f, a, 2, a, 2, 0.0f, c, 2);
@@ -266,7 +267,13 @@ void DnnlGemm::gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alp
       bound.set(DNNL_ARG_SRC, a16);
       bound.set(DNNL_ARG_WEIGHTS, b16);
       switch (entry->b_pack) {
-        case Cache::Entry::BPack::vnni: pack_bf16_vnni(K, N, B, ldb, tb, b16); break;
+        case Cache::Entry::BPack::vnni:
+          if (const uint16_t* cached = weights_->packed(B, tb, K, N, ldb)) {
+            bound.set(DNNL_ARG_WEIGHTS, const_cast<uint16_t*>(cached));
+          } else {
+            pack_bf16_vnni(K, N, B, ldb, tb, b16);
+          }
+          break;
         case Cache::Entry::BPack::dense: pack_bf16_dense(K, N, B, ldb, tb, b16); break;
         case Cache::Entry::BPack::reorder: {
           bound.set_reorder(DNNL_ARG_FROM, const_cast<float*>(B));
