@@ -207,7 +207,11 @@ void DnnlGemm::gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alp
           // B goes straight into the blocked layout the matmul prefers (the
           // AMX/AVX-512 bf16 kernels want it): no extra pass over B.
           e.b_f32 = view(K, N, dt::f32, tb, ldb);
-          e.a = dnnl::memory::desc({M, K}, dt::bf16, dnnl::memory::format_tag::ab);
+          // A transposed (the weight-gradient GEMM dYᵀ·X) is rounded in its
+          // stored layout, a fast row-wise pass, and handed over as a
+          // transposed view: oneDNN's own copy routine transposes it while
+          // blocking, which is cheaper than our scalar transposing loop.
+          e.a = dnnl::memory::desc({M, K}, dt::bf16, ta ? dnnl::memory::format_tag::ba : dnnl::memory::format_tag::ab);
           e.b = dnnl::memory::desc({K, N}, dt::bf16, dnnl::memory::format_tag::any);
         } else {
           e.a = view(M, K, dt::f32, ta, lda);
@@ -263,7 +267,11 @@ void DnnlGemm::gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alp
     if (bf16_) {
       auto* a16 = static_cast<uint16_t*>(scratch.a16.get(entry->a_bytes));
       auto* b16 = static_cast<uint16_t*>(scratch.b16.get(entry->b_bytes));
-      pack_bf16_dense(M, K, A, lda, ta, a16);
+      if (ta) {
+        pack_bf16_dense(K, M, A, lda, false, a16);  // op(A)ᵀ as stored: [K, M]
+      } else {
+        pack_bf16_dense(M, K, A, lda, false, a16);
+      }
       bound.set(DNNL_ARG_SRC, a16);
       bound.set(DNNL_ARG_WEIGHTS, b16);
       switch (entry->b_pack) {

@@ -5,6 +5,7 @@
 
 #include "gradcheck.h"
 #include "model/transformer.h"
+#include "runtime/cpu/bf16_pack.h"
 #include "runtime/cpu/cpu_core_ops.h"
 #include "runtime/cpu/cpu_parallel.h"
 #include "runtime/error.h"
@@ -46,6 +47,30 @@ Tensor<float> copy_of(const Tensor<float>& t) {
   Tensor<float> c(t.shape());
   std::memcpy(c.data(), t.data(), sizeof(float) * t.numel());
   return c;
+}
+
+// The vector conversion (32 at a time) and the scalar loop (the remainder)
+// agree on ties, infinities, NaNs and denormals (which both flush to zero).
+TEST(Bf16Rounding, VectorAndScalarPathsAgree) {
+  const uint32_t specials[] = {0x3f808000u, 0x3f818000u, 0x7f800000u, 0xff800000u, 0x7f7fffffu, 0x7fc00001u,
+                               0x7f800001u, 0xffc12345u, 0x00000001u, 0x00400000u, 0x807fffffu, 0x00800000u,
+                               0x80800001u, 0x00000000u, 0x80000000u, 0x3f807fffu};
+  std::vector<float> x(64 * 16);
+  for (size_t i = 0; i < x.size(); ++i) {
+    const uint32_t u = i % 3 == 0 ? specials[(i / 3) % 16] : 0x3f800000u + 0x9e3779b1u * uint32_t(i) % 0x01000000u;
+    std::memcpy(&x[i], &u, 4);
+  }
+  std::vector<uint16_t> bulk(x.size()), one(1);
+  round_to_bf16(int64_t(x.size()), x.data(), bulk.data());
+  for (size_t i = 0; i < x.size(); ++i) {
+    round_to_bf16(1, &x[i], one.data());
+    ASSERT_EQ(bulk[i], one[0]) << "element " << i;
+  }
+  float denormal;
+  const uint32_t d = 0x00400000u;
+  std::memcpy(&denormal, &d, 4);
+  round_to_bf16(1, &denormal, one.data());
+  EXPECT_EQ(one[0], 0);
 }
 
 struct Shape2 {
