@@ -6,7 +6,8 @@
 // with AVX512-BF16 the full blocks use its conversion instruction (2–2.7×
 // faster again: 1M elements rounded in 0.22 ms instead of 0.57).  They run on the
 // calling thread: splitting them over 2 OpenMP threads added two barriers per
-// GEMM and measured slower on the shared machine (bench/RESULTS.md).
+// GEMM and measured slower on the shared machine (bench/RESULTS.md); DnnlGemm
+// splits large operands over the loop threads instead (cpu_parallel.h).
 #include "runtime/cpu/bf16_pack.h"
 
 #include <immintrin.h>

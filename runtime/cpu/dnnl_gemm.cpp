@@ -2,9 +2,11 @@
 #include "runtime/cpu/dnnl_gemm.h"
 
 #include "runtime/cpu/bf16_pack.h"
+#include "runtime/cpu/cpu_parallel.h"
 
 #include <omp.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <bit>
@@ -83,6 +85,35 @@ ThreadScratch& thread_scratch() {
 
 // Threads oneDNN will use for a primitive created or run here.
 int current_threads() { return omp_in_parallel() ? 1 : omp_get_max_threads(); }
+
+// An operand this large is rounded on the loop threads (cpu_parallel.h: one
+// hand-off, no OpenMP barrier), unless the GEMM already runs on one thread of
+// a grouped call.  Smaller ones stay on the calling thread.
+constexpr int64_t kParallelPackElems = int64_t(1) << 18;
+bool pack_in_parallel(int64_t elems) {
+  return elems >= kParallelPackElems && cpu_loop_threads() > 1 && !omp_in_parallel();
+}
+
+// x[rows, cols] (leading dimension ld) rounded into a dense bf16 copy.
+void round_rows(int64_t rows, int64_t cols, const float* x, int64_t ld, uint16_t* out) {
+  if (!pack_in_parallel(rows * cols)) {
+    pack_bf16_dense(rows, cols, x, ld, false, out);
+    return;
+  }
+  parallel_for(rows, std::max<int64_t>(1, (int64_t(1) << 15) / cols), [&](int64_t lo, int64_t hi) {
+    pack_bf16_dense(hi - lo, cols, x + lo * ld, ld, false, out + lo * cols);
+  });
+}
+
+// pack_bf16_vnni, split by 64-column blocks over the loop threads when large.
+void pack_vnni(int64_t K, int64_t N, const float* x, int64_t ld, bool trans, uint16_t* out) {
+  const int64_t KB = (K + 31) / 32, NB = (N + 63) / 64;
+  if (!pack_in_parallel(K * N) || NB < 2) {
+    pack_bf16_vnni(K, N, x, ld, trans, out);
+    return;
+  }
+  parallel_for(NB, 1, [&](int64_t lo, int64_t hi) { pack_bf16_vnni_blocks(K, N, x, ld, trans, out, 0, KB, lo, hi); });
+}
 
 }  // namespace
 
@@ -267,11 +298,8 @@ void DnnlGemm::gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alp
     if (bf16_) {
       auto* a16 = static_cast<uint16_t*>(scratch.a16.get(entry->a_bytes));
       auto* b16 = static_cast<uint16_t*>(scratch.b16.get(entry->b_bytes));
-      if (ta) {
-        pack_bf16_dense(K, M, A, lda, false, a16);  // op(A)ᵀ as stored: [K, M]
-      } else {
-        pack_bf16_dense(M, K, A, lda, false, a16);
-      }
+      // op(A) as stored: [M, K], or [K, M] when transposed.
+      round_rows(ta ? K : M, ta ? M : K, A, lda, a16);
       bound.set(DNNL_ARG_SRC, a16);
       bound.set(DNNL_ARG_WEIGHTS, b16);
       switch (entry->b_pack) {
@@ -279,7 +307,7 @@ void DnnlGemm::gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alp
           if (const uint16_t* cached = weights_->packed(B, tb, K, N, ldb)) {
             bound.set(DNNL_ARG_WEIGHTS, const_cast<uint16_t*>(cached));
           } else {
-            pack_bf16_vnni(K, N, B, ldb, tb, b16);
+            pack_vnni(K, N, B, ldb, tb, b16);
           }
           break;
         case Cache::Entry::BPack::dense: pack_bf16_dense(K, N, B, ldb, tb, b16); break;
