@@ -104,10 +104,11 @@ int main(int argc, char** argv) {
   const double ratio = double(peak) / double(plan.per_rank_bytes());
   std::printf("tokens/s median %.1f (mean %.1f)\n", tok_s_median, tok_s_sum / steps);
   std::printf("memory: peak RSS %.1f MiB; analytic %.1f MiB (params %.1f + grads %.1f + AdamW %.1f + activations "
-              "%.1f); ratio %.3f (target <= 1.3); RSS before the model %.1f MiB\n",
+              "%.1f + bf16 copies %.1f); ratio %.3f (target <= 1.3); RSS before the model %.1f MiB\n",
               peak / 1048576.0, plan.per_rank_bytes() / 1048576.0,
               (plan.dense_bytes + plan.expert_shard_bytes) / 1048576.0, plan.grad_bytes / 1048576.0,
-              plan.optimizer_bytes / 1048576.0, plan.activation_bytes / 1048576.0, ratio, rss_before / 1048576.0);
+              plan.optimizer_bytes / 1048576.0, plan.activation_bytes / 1048576.0,
+              plan.bf16_copy_bytes / 1048576.0, ratio, rss_before / 1048576.0);
   char tail[512];
   std::snprintf(tail, sizeof tail,
                 ",\"step_ms\":%.2f,\"tokens_per_s\":%.2f,\"peak_rss_bytes\":%lld,\"analytic_bytes\":%lld,"

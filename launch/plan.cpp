@@ -65,6 +65,9 @@ RunPlan make_plan(const Config& cfg, int world_size) {
   p.expert_shard_bytes = 4 * shard;
   p.grad_bytes = 4 * (dense + shard);
   p.optimizer_bytes = 8 * (dense + shard);
+  // The input embedding table is read by lookups, not GEMMs (tied, it is the LM head's GEMM weight too).
+  if (cfg.train.precision == Precision::bf16)
+    p.bf16_copy_bytes = 4 * (dense + shard - (m.tie_embeddings ? 0 : int64_t(m.vocab_size) * d));
 
   // Activations kept for the backward of one micro-batch (N tokens), as this
   // implementation saves them: per block the residual input, Norm1 output,
@@ -111,6 +114,7 @@ std::string plan_text(const RunPlan& p, const Config& cfg, double memory_gib) {
   s += "  expert shard       " + gib(p.expert_shard_bytes) + "\n";
   s += "  gradients          " + gib(p.grad_bytes) + "\n";
   s += "  AdamW moments      " + gib(p.optimizer_bytes) + "\n";
+  if (p.bf16_copy_bytes) s += "  bf16 weight copies " + gib(p.bf16_copy_bytes) + "\n";
   std::snprintf(buf, sizeof buf, "  activations        %s (micro_batch %d × seq_len %d)\n", gib(p.activation_bytes).c_str(),
                 cfg.train.micro_batch, cfg.train.seq_len);
   s += buf;
@@ -132,12 +136,12 @@ std::string plan_json(const RunPlan& p, double memory_gib) {
   std::snprintf(buf, sizeof buf,
                 "{\"world_size\":%d,\"ep\":%d,\"params_total\":%lld,\"params_active\":%lld,\"params_dense\":%lld,"
                 "\"experts_per_rank\":%lld,\"per_rank_bytes\":%lld,\"dense_bytes\":%lld,\"expert_shard_bytes\":%lld,"
-                "\"grad_bytes\":%lld,\"optimizer_bytes\":%lld,\"activation_bytes\":%lld,\"a2a_bytes_per_step\":%lld,"
+                "\"grad_bytes\":%lld,\"optimizer_bytes\":%lld,\"activation_bytes\":%lld,\"bf16_copy_bytes\":%lld,\"a2a_bytes_per_step\":%lld,"
                 "\"allreduce_bytes_per_step\":%lld%s}",
                 p.world_size, p.ep, (long long)p.params_total, (long long)p.params_active, (long long)p.params_dense,
                 (long long)p.experts_per_rank, (long long)p.per_rank_bytes(), (long long)p.dense_bytes,
                 (long long)p.expert_shard_bytes, (long long)p.grad_bytes, (long long)p.optimizer_bytes,
-                (long long)p.activation_bytes, (long long)p.a2a_bytes_per_step, (long long)p.allreduce_bytes_per_step,
+                (long long)p.activation_bytes, (long long)p.bf16_copy_bytes, (long long)p.a2a_bytes_per_step, (long long)p.allreduce_bytes_per_step,
                 memory_gib > 0 ? (std::string(",\"fits\":") +
                                   (double(p.per_rank_bytes()) <= memory_gib * 1024 * 1024 * 1024 ? "true" : "false"))
                                      .c_str()

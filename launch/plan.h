@@ -17,7 +17,13 @@ struct RunPlan {
   int64_t experts_per_rank = 0;  // L = E / ep, per MoE layer
   // Bytes one rank holds (fp32 everywhere: parameters, gradients, AdamW's two moments).
   int64_t dense_bytes = 0, expert_shard_bytes = 0, grad_bytes = 0, optimizer_bytes = 0, activation_bytes = 0;
-  int64_t per_rank_bytes() const { return dense_bytes + expert_shard_bytes + grad_bytes + optimizer_bytes + activation_bytes; }
+  // train.precision = bf16: the packed bf16 copies of the GEMM weights (two
+  // layouts, 2 bytes each, per weight element; an upper bound: biases and norm
+  // weights are counted although they get none).  0 for fp32.
+  int64_t bf16_copy_bytes = 0;
+  int64_t per_rank_bytes() const {
+    return dense_bytes + expert_shard_bytes + grad_bytes + optimizer_bytes + activation_bytes + bf16_copy_bytes;
+  }
   // Bytes one rank sends per optimizer step: all-to-all payload (dispatch + combine, forward and
   // backward, rows leaving the rank under uniform routing) and gradient all-reduce payload.
   int64_t a2a_bytes_per_step = 0;

@@ -54,6 +54,8 @@ Trainer::Trainer(const Config& cfg, Collectives& comm)
   grad_sync_ = std::make_unique<GradientSync>(model_->params(), comm_, cfg_.parallel.bucket_mb, cfg_.model.n_layers);
   if (rank_ == 0) metrics_ = std::make_unique<MetricsWriter>(cfg_.log.metrics);
   resume_if_configured();
+  // After any checkpoint load: the bf16 backend's packed weight copies start from the loaded values.
+  register_gemm_weights(backend_, model_->params());
 }
 
 Trainer::~Trainer() = default;
@@ -74,6 +76,7 @@ void Trainer::resume_from(const std::filesystem::path& ckpt) {
   check_same_model(reader, cfg_);
   load_parameters(reader, model_->params());
   load_moments(reader, *optimizer_);
+  backend_.core->weights_changed();
   const TrainerState& ts = reader.meta().trainer;
   step_ = ts.step;
   tokens_seen_ = ts.tokens_seen;

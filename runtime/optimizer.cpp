@@ -25,6 +25,12 @@ void AdamW<T>::step(const Backend<T>& be, double lr, double grad_scale) {
 }
 
 template <class T>
+void register_gemm_weights(const Backend<T>& be, ParameterSet<T>& params) {
+  for (auto& p : params)
+    if (p.trainable && p.value.rank() == 2) be.core->register_weight(p.value.data(), p.value.dim(0), p.value.dim(1));
+}
+
+template <class T>
 double grad_sum_squares(const Backend<T>& be, const ParameterSet<T>& params, ParamGroup group) {
   double s = 0;
   for (const auto& p : params)
@@ -40,6 +46,8 @@ double clip_factor(double norm, double max_norm) {
 
 template class AdamW<float>;
 template class AdamW<double>;
+template void register_gemm_weights(const Backend<float>&, ParameterSet<float>&);
+template void register_gemm_weights(const Backend<double>&, ParameterSet<double>&);
 template double grad_sum_squares(const Backend<float>&, const ParameterSet<float>&, ParamGroup);
 template double grad_sum_squares(const Backend<double>&, const ParameterSet<double>&, ParamGroup);
 

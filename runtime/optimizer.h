@@ -37,6 +37,12 @@ class AdamW {
   int64_t step_ = 0;
 };
 
+// Declares every trainable 2-D parameter (what AdamW updates) a GEMM weight of
+// the backend (CoreOps::register_weight), so a backend may keep derived copies
+// of them refreshed by its adamw().  Call before the first step.
+template <class T>
+void register_gemm_weights(const Backend<T>& be, ParameterSet<T>& params);
+
 // Σ grad² over the parameters of one group (dense or expert), in double.
 template <class T>
 double grad_sum_squares(const Backend<T>& be, const ParameterSet<T>& params, ParamGroup group);

@@ -20,4 +20,10 @@ void pack_bf16_dense(int64_t rows, int64_t cols, const float* x, int64_t ld, boo
 // ceil(K/32)·32 · ceil(N/64)·64 elements.
 void pack_bf16_vnni(int64_t K, int64_t N, const float* x, int64_t ld, bool trans, uint16_t* out);
 
+// The part of pack_bf16_vnni's output in K-blocks [kb0, kb1) × N-blocks [nb0, nb1)
+// (32 K-rows and 64 N-columns a block): a weight refreshed piece by piece
+// (CpuCoreOps::adamw) repacks just the blocks of the rows it updated.
+void pack_bf16_vnni_blocks(int64_t K, int64_t N, const float* x, int64_t ld, bool trans, uint16_t* out, int64_t kb0,
+                           int64_t kb1, int64_t nb0, int64_t nb1);
+
 }  // namespace sy

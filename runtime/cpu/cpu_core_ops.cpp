@@ -166,12 +166,44 @@ void CpuCoreOps<T>::adamw(int64_t n, T* p, const T* g, T* m, T* v, double lr, do
   const double bc2 = 1.0 - std::pow(beta2, double(step));
   const T b1 = T(beta1), b2 = T(beta2), gs = T(grad_scale);
   const T step_size = T(lr / bc1), inv_sqrt_bc2 = T(1.0 / std::sqrt(bc2)), teps = T(eps), decay = T(lr * wd);
+  if constexpr (std::is_same_v<T, float>) {
+    Bf16WeightCache& cache = dnnl_->weights();
+    Bf16WeightCache::Weight* w = dnnl_->bf16() ? cache.find(p) : nullptr;
+    if (w && cache.has_copies(*w) && Bf16WeightCache::rows(*w) * Bf16WeightCache::cols(*w) == n) {
+      // Row blocks of 64 (whole VNNI blocks of both copies, and multiples of
+      // kElementAlign elements): each is updated, then re-rounded while it is
+      // still in cache.
+      const int64_t rows = Bf16WeightCache::rows(*w), cols = Bf16WeightCache::cols(*w), chunks = (rows + 63) / 64;
+      parallel_for(chunks, std::max<int64_t>(1, kElementGrain / (64 * cols)), [&](int64_t c0, int64_t c1) {
+        for (int64_t c = c0; c < c1; ++c) {
+          const int64_t r0 = c * 64, r1 = std::min(rows, r0 + 64);
+          adamw_range(r0 * cols, r1 * cols, p, g, m, v, b1, b2, gs, step_size, inv_sqrt_bc2, teps, decay);
+          cache.refresh_rows(*w, r0, r1);
+        }
+      });
+      cache.mark_fresh(*w);
+      return;
+    }
+  }
   parallel_for(
       n, kElementGrain,
       [&](int64_t lo, int64_t hi) {
         adamw_range(lo, hi, p, g, m, v, b1, b2, gs, step_size, inv_sqrt_bc2, teps, decay);
       },
       kElementAlign);
+}
+
+template <class T>
+void CpuCoreOps<T>::register_weight(const T* w, int64_t rows, int64_t cols) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (dnnl_->bf16()) dnnl_->weights().add(w, rows, cols);
+  }
+  (void)w, (void)rows, (void)cols;
+}
+
+template <class T>
+void CpuCoreOps<T>::weights_changed() {
+  if constexpr (std::is_same_v<T, float>) dnnl_->weights().invalidate();
 }
 
 void set_cpu_threads(int threads) {

@@ -26,8 +26,14 @@ class CpuCoreOps final : public CoreOps<T> {
   void add(int64_t n, const T* a, const T* b, T* out) const override;
   void scale(int64_t n, T alpha, T* x) const override;
   double sum_squares(int64_t n, const T* x) const override;
+  void register_weight(const T* w, int64_t rows, int64_t cols) override;
+  void weights_changed() override;
+  // Refreshes the bf16 copy of a registered weight in the same pass (bf16 precision).
   void adamw(int64_t n, T* param, const T* grad, T* exp_avg, T* exp_avg_sq, double lr, double beta1, double beta2,
              double eps, double weight_decay, int64_t step, double grad_scale) const override;
+
+  // The packed bf16 weight copies (bf16 precision), else nullptr.
+  Bf16WeightCache* bf16_weights() const { return dnnl_ && dnnl_->bf16() ? &dnnl_->weights() : nullptr; }
 
  private:
   std::unique_ptr<DnnlGemm> dnnl_;  // float only

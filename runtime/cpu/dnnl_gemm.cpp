@@ -2,9 +2,11 @@
 #include "runtime/cpu/dnnl_gemm.h"
 
 #include "runtime/cpu/bf16_pack.h"
+#include "runtime/cpu/cpu_parallel.h"
 
 #include <omp.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <bit>
@@ -108,6 +110,35 @@ class OmpThreads {
   int saved_;
 };
 
+// An operand this large is rounded on the loop threads (cpu_parallel.h: one
+// hand-off, no OpenMP barrier), unless the GEMM already runs on one thread of
+// a grouped call.  Smaller ones stay on the calling thread.
+constexpr int64_t kParallelPackElems = int64_t(1) << 18;
+bool pack_in_parallel(int64_t elems) {
+  return elems >= kParallelPackElems && cpu_loop_threads() > 1 && !omp_in_parallel();
+}
+
+// x[rows, cols] (leading dimension ld) rounded into a dense bf16 copy.
+void round_rows(int64_t rows, int64_t cols, const float* x, int64_t ld, uint16_t* out) {
+  if (!pack_in_parallel(rows * cols)) {
+    pack_bf16_dense(rows, cols, x, ld, false, out);
+    return;
+  }
+  parallel_for(rows, std::max<int64_t>(1, (int64_t(1) << 15) / cols), [&](int64_t lo, int64_t hi) {
+    pack_bf16_dense(hi - lo, cols, x + lo * ld, ld, false, out + lo * cols);
+  });
+}
+
+// pack_bf16_vnni, split by 64-column blocks over the loop threads when large.
+void pack_vnni(int64_t K, int64_t N, const float* x, int64_t ld, bool trans, uint16_t* out) {
+  const int64_t KB = (K + 31) / 32, NB = (N + 63) / 64;
+  if (!pack_in_parallel(K * N) || NB < 2) {
+    pack_bf16_vnni(K, N, x, ld, trans, out);
+    return;
+  }
+  parallel_for(NB, 1, [&](int64_t lo, int64_t hi) { pack_bf16_vnni_blocks(K, N, x, ld, trans, out, 0, KB, lo, hi); });
+}
+
 }  // namespace
 
 void set_dnnl_threads(int threads) {
@@ -136,7 +167,8 @@ DnnlGemm::DnnlGemm(bool bf16, size_t max_cached_shapes)
     : bf16_(bf16),
       instance_(g_next_instance.fetch_add(1)),
       max_cached_shapes_(max_cached_shapes),
-      cache_(std::make_unique<Cache>()) {
+      cache_(std::make_unique<Cache>()),
+      weights_(std::make_unique<Bf16WeightCache>()) {
   // Probe once so a CPU without the kernel fails at start-up (exit 2), not mid-step.
   float a[4] = {1, 2, 3, 4}, c[4] = {};
   gemm(false, false, 2, 2, 2, 1.0f, a, 2, a, 2, 0.0f, c, 2);
@@ -231,7 +263,11 @@ void DnnlGemm::gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alp
           // B goes straight into the blocked layout the matmul prefers (the
           // AMX/AVX-512 bf16 kernels want it): no extra pass over B.
           e.b_f32 = view(K, N, dt::f32, tb, ldb);
-          e.a = dnnl::memory::desc({M, K}, dt::bf16, dnnl::memory::format_tag::ab);
+          // A transposed (the weight-gradient GEMM dYᵀ·X) is rounded in its
+          // stored layout, a fast row-wise pass, and handed over as a
+          // transposed view: oneDNN's own copy routine transposes it while
+          // blocking, which is cheaper than our scalar transposing loop.
+          e.a = dnnl::memory::desc({M, K}, dt::bf16, ta ? dnnl::memory::format_tag::ba : dnnl::memory::format_tag::ab);
           e.b = dnnl::memory::desc({K, N}, dt::bf16, dnnl::memory::format_tag::any);
         } else {
           e.a = view(M, K, dt::f32, ta, lda);
@@ -287,11 +323,18 @@ void DnnlGemm::gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alp
     if (bf16_) {
       auto* a16 = static_cast<uint16_t*>(scratch.a16.get(entry->a_bytes));
       auto* b16 = static_cast<uint16_t*>(scratch.b16.get(entry->b_bytes));
-      pack_bf16_dense(M, K, A, lda, ta, a16);
+      // op(A) as stored: [M, K], or [K, M] when transposed.
+      round_rows(ta ? K : M, ta ? M : K, A, lda, a16);
       bound.set(DNNL_ARG_SRC, a16);
       bound.set(DNNL_ARG_WEIGHTS, b16);
       switch (entry->b_pack) {
-        case Cache::Entry::BPack::vnni: pack_bf16_vnni(K, N, B, ldb, tb, b16); break;
+        case Cache::Entry::BPack::vnni:
+          if (const uint16_t* cached = weights_->packed(B, tb, K, N, ldb)) {
+            bound.set(DNNL_ARG_WEIGHTS, const_cast<uint16_t*>(cached));
+          } else {
+            pack_vnni(K, N, B, ldb, tb, b16);
+          }
+          break;
         case Cache::Entry::BPack::dense: pack_bf16_dense(K, N, B, ldb, tb, b16); break;
         case Cache::Entry::BPack::reorder: {
           bound.set_reorder(DNNL_ARG_FROM, const_cast<float*>(B));

@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <memory>
 
+#include "runtime/cpu/bf16_weight_cache.h"
+
 namespace sy {
 
 // C[M,N] = alpha·op(A)·op(B) + beta·C with CoreOps::gemm's conventions.
@@ -33,6 +35,10 @@ class DnnlGemm {
 
   bool bf16() const { return bf16_; }
 
+  // bf16: packed copies of the registered weights, used instead of packing a
+  // GEMM's B operand when it is one of them (the results are bit-identical).
+  Bf16WeightCache& weights() const { return *weights_; }
+
  private:
   struct Cache;
   struct Bound;
@@ -42,6 +48,7 @@ class DnnlGemm {
   uint64_t instance_;
   size_t max_cached_shapes_;
   std::unique_ptr<Cache> cache_;
+  std::unique_ptr<Bf16WeightCache> weights_;
 };
 
 // True on this thread while oneDNN creates or executes a primitive.  oneDNN

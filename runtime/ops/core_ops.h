@@ -54,6 +54,18 @@ class CoreOps {
   // Σ x², accumulated in double.
   virtual double sum_squares(int64_t n, const T* x) const = 0;
 
+  // Declares w [rows, cols] (row-major, dense) a weight that GEMMs read as
+  // their B operand and that changes only through adamw() on it, or before a
+  // call to weights_changed().  A backend may keep a derived copy of it (the
+  // CPU backend with bf16 precision: the weight rounded and packed once per
+  // optimizer step instead of in every GEMM).  Not concurrent with GEMMs.
+  virtual void register_weight(const T* w, int64_t rows, int64_t cols) {
+    (void)w, (void)rows, (void)cols;
+  }
+  // Registered weights may have changed other than through adamw() (a
+  // checkpoint was loaded, a test edited them): derived copies are remade.
+  virtual void weights_changed() {}
+
   // One AdamW step on n elements (decoupled weight decay, bias-corrected moments):
   //   m = β1 m + (1-β1) g;  v = β2 v + (1-β2) g²
   //   p -= lr · (m / (1-β1^t) / (sqrt(v / (1-β2^t)) + eps) + wd · p)

@@ -19,6 +19,7 @@
 #include "model/transformer.h"
 #include "runtime/cpu/cpu_parallel.h"
 #include "runtime/cpu/dnnl_gemm.h"
+#include "runtime/error.h"
 #include "runtime/optimizer.h"
 #include "runtime/rng.h"
 
@@ -82,6 +83,7 @@ struct Case {
   ModelConfig model;
   MoeConfig moe;
   int threads;
+  Precision precision = Precision::fp32;
 };
 
 void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
@@ -127,6 +129,14 @@ std::vector<Case> cases() {
     c.moe.z_loss_coef = 0.001;
     out.push_back(c);
   }
+  // bf16 with packed weight copies (registered, refreshed by AdamW): the
+  // copies are allocated at registration, before the first step.
+  for (size_t i = 0, n = out.size(); i < n; ++i) {
+    Case c = out[i];
+    c.name = i == 0 ? "fairseq_bf16" : "olmoe_bf16_2threads";
+    c.precision = Precision::bf16;
+    out.push_back(c);
+  }
   return out;
 }
 
@@ -135,12 +145,18 @@ class SteadyState : public ::testing::TestWithParam<Case> {};
 TEST_P(SteadyState, StepsThreeToFiveAllocateNothing) {
   const Case& c = GetParam();
   g_trace = std::getenv("SY_ALLOC_TRACE") != nullptr;
-  Backend<float> be = make_cpu_backend<float>(c.threads);
+  Backend<float> be;
+  try {
+    be = make_cpu_backend<float>(c.threads, c.precision);
+  } catch (const ConfigError&) {
+    GTEST_SKIP() << "no bf16 matmul on this CPU";
+  }
   Transformer<float> model(c.model, c.moe);
   init_parameters(model.params(), 5);
   TrainConfig tc;
   tc.lr = 1e-2;  // large steps: the routing changes from step to step
   AdamW<float> opt(model.params(), tc);
+  register_gemm_weights(be, model.params());
   LocalDispatcher<float> dispatcher;
   StepContext ctx;
   ctx.batch = 2;
