@@ -8,7 +8,7 @@ packages=(
   libhdf5-dev hdf5-tools
   libboost-program-options-dev
   libopenblas-dev
-  libdnnl-dev
+  libdnnl-dev ocl-icd-opencl-dev  # dnnl-config.cmake requires OpenCL (only a Recommends of libdnnl-dev)
   libgtest-dev libgmock-dev
   python3 python3-torch python3-h5py python3-numpy
 )
