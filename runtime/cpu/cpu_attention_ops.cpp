@@ -152,23 +152,30 @@ void tile_gemm_ref(int64_t R, int64_t m, int64_t w, const T* a, int64_t lda, int
   }
 }
 
-#if defined(__GNUC__)
-// 16 floats; aligned(4): tiles start at any float.  Only ever a local
-// value inside the kernels (never passed by value), so no ABI questions.
+#if defined(__GNUC__) && defined(__x86_64__)
+// Float vectors of 16 (AVX-512) and 8 (AVX2) lanes; aligned(4): tiles start at
+// any float.  Only ever local values inside the kernels (never passed by
+// value), so no ABI questions.
 typedef float v16f __attribute__((vector_size(64), aligned(4)));
+typedef float v8f __attribute__((vector_size(32), aligned(4)));
 
-// R rows × NV·16 columns of C, all accumulators in registers (R·NV ≤ 16).
-template <int R, int NV>
-SY_CPU_CLONES __attribute__((noinline)) void tile_kernel(int64_t m, const float* __restrict a, int64_t lda,
-                                                        int64_t ak_stride, const float* __restrict b, int64_t ldb,
-                                                        float alpha, bool accumulate, float* __restrict c,
-                                                        int64_t ldc) {
-  v16f acc[R][NV];
+// R rows × NV vectors of C, all accumulators in registers, while m rank-1
+// updates stream through.  Inlined into one kernel per instruction set below,
+// which fixes the register budget: AVX-512 has 32 zmm (R·NV ≤ 16 accumulators),
+// AVX2 16 ymm (R·NV ≤ 8, plus the NV vectors of B and a broadcast).  A v16f
+// kernel compiled for AVX2 would need 32 ymm accumulators: it spilled every
+// update and ran attention at 2 GFLOP/s on an AMD Zen 3 (bench/RESULTS.md).
+template <class V, int R, int NV>
+__attribute__((always_inline)) inline void tile_body(int64_t m, const float* __restrict a, int64_t lda,
+                                                      int64_t ak_stride, const float* __restrict b, int64_t ldb,
+                                                      float alpha, bool accumulate, float* __restrict c, int64_t ldc) {
+  constexpr int L = sizeof(V) / sizeof(float);
+  V acc[R][NV];
   for (int r = 0; r < R; ++r)
-    for (int v = 0; v < NV; ++v) acc[r][v] = v16f{};
+    for (int v = 0; v < NV; ++v) acc[r][v] = V{};
   for (int64_t k = 0; k < m; ++k) {
-    v16f bv[NV];
-    for (int v = 0; v < NV; ++v) std::memcpy(&bv[v], b + k * ldb + 16 * v, sizeof(v16f));
+    V bv[NV];
+    for (int v = 0; v < NV; ++v) std::memcpy(&bv[v], b + k * ldb + L * v, sizeof(V));
     for (int r = 0; r < R; ++r) {
       const float ar = a[r * lda + k * ak_stride];
       for (int v = 0; v < NV; ++v) acc[r][v] += ar * bv[v];
@@ -176,24 +183,52 @@ SY_CPU_CLONES __attribute__((noinline)) void tile_kernel(int64_t m, const float*
   }
   for (int r = 0; r < R; ++r)
     for (int v = 0; v < NV; ++v) {
-      float* cp = c + r * ldc + 16 * v;
-      v16f out = alpha * acc[r][v];
+      float* cp = c + r * ldc + L * v;
+      V out = alpha * acc[r][v];
       if (accumulate) {
-        v16f old;
-        std::memcpy(&old, cp, sizeof(v16f));
+        V old;
+        std::memcpy(&old, cp, sizeof(V));
         out = old + out;
       }
-      std::memcpy(cp, &out, sizeof(v16f));
+      std::memcpy(cp, &out, sizeof(V));
     }
 }
 
+#define SY_TILE_ARGS                                                                                       \
+  int64_t m, const float *__restrict a, int64_t lda, int64_t aks, const float *__restrict b, int64_t ldb, \
+      float alpha, bool accumulate, float *__restrict c, int64_t ldc
+template <int R, int NV>
+__attribute__((target("arch=x86-64-v4"), noinline)) void tile_kernel_avx512(SY_TILE_ARGS) {
+  tile_body<v16f, R, NV>(m, a, lda, aks, b, ldb, alpha, accumulate, c, ldc);
+}
+template <int R, int NV>
+__attribute__((target("arch=x86-64-v3"), noinline)) void tile_kernel_avx2(SY_TILE_ARGS) {
+  tile_body<v8f, R, NV>(m, a, lda, aks, b, ldb, alpha, accumulate, c, ldc);
+}
+#undef SY_TILE_ARGS
+
+enum class TileIsa { avx512, avx2, portable };
+TileIsa tile_isa() {
+  static const TileIsa isa = __builtin_cpu_supports("x86-64-v4")   ? TileIsa::avx512
+                             : __builtin_cpu_supports("x86-64-v3") ? TileIsa::avx2
+                                                                   : TileIsa::portable;
+  return isa;
+}
+
+// R rows of C in column strips: 64/32/16 columns (AVX-512) or 16/8 (AVX2),
+// the rest through the portable loop.
 template <int R>
 void tile_rows(int64_t m, int64_t w, const float* a, int64_t lda, int64_t aks, const float* b, int64_t ldb,
                float alpha, bool accumulate, float* c, int64_t ldc) {
   int64_t j = 0;
-  for (; j + 64 <= w; j += 64) tile_kernel<R, 4>(m, a, lda, aks, b + j, ldb, alpha, accumulate, c + j, ldc);
-  if (j + 32 <= w) tile_kernel<R, 2>(m, a, lda, aks, b + j, ldb, alpha, accumulate, c + j, ldc), j += 32;
-  if (j + 16 <= w) tile_kernel<R, 1>(m, a, lda, aks, b + j, ldb, alpha, accumulate, c + j, ldc), j += 16;
+  if (tile_isa() == TileIsa::avx512) {
+    for (; j + 64 <= w; j += 64) tile_kernel_avx512<R, 4>(m, a, lda, aks, b + j, ldb, alpha, accumulate, c + j, ldc);
+    if (j + 32 <= w) tile_kernel_avx512<R, 2>(m, a, lda, aks, b + j, ldb, alpha, accumulate, c + j, ldc), j += 32;
+    if (j + 16 <= w) tile_kernel_avx512<R, 1>(m, a, lda, aks, b + j, ldb, alpha, accumulate, c + j, ldc), j += 16;
+  } else if (tile_isa() == TileIsa::avx2) {
+    for (; j + 16 <= w; j += 16) tile_kernel_avx2<R, 2>(m, a, lda, aks, b + j, ldb, alpha, accumulate, c + j, ldc);
+    if (j + 8 <= w) tile_kernel_avx2<R, 1>(m, a, lda, aks, b + j, ldb, alpha, accumulate, c + j, ldc), j += 8;
+  }
   if (j < w) tile_gemm_ref<float>(R, m, w - j, a, lda, aks, b + j, ldb, alpha, accumulate, c + j, ldc);
 }
 #endif
@@ -204,7 +239,7 @@ void tile_rows(int64_t m, int64_t w, const float* a, int64_t lda, int64_t aks, c
 template <class T>
 void tile_gemm(int64_t R, int64_t m, int64_t w, const T* a, int64_t lda, int64_t aks, const T* b, int64_t ldb,
                T alpha, bool accumulate, T* c, int64_t ldc) {
-#if defined(__GNUC__)
+#if defined(__GNUC__) && defined(__x86_64__)
   if constexpr (std::is_same_v<T, float>) {
     int64_t r = 0;
     for (; r + 4 <= R; r += 4)

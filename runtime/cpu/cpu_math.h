@@ -1,8 +1,9 @@
 // runtime/cpu/cpu_math.h — vectorisable exp/erf for float kernels and the SY_CPU_CLONES attribute.
 //
 // The project builds for baseline x86-64 (SSE2) so binaries run anywhere; hot
-// non-GEMM loops are compiled a second and third time for AVX2 and AVX-512 with
-// GCC's target_clones and picked at load time (ifunc).  libm's expf/erff are
+// non-GEMM loops are compiled a second and third time for the x86-64-v3 (AVX2 +
+// FMA) and x86-64-v4 (AVX-512) levels with GCC's target_clones and picked at
+// load time (ifunc).  Levels, not bare "avx2": that clone had no FMA.  libm's expf/erff are
 // scalar calls that stop a loop from vectorising, so float kernels use the
 // branch-free versions below (measured over the float range: relative error
 // ≤ 1e-7 for exp, absolute error ≤ 6e-7 for erf — float rounding level).  double kernels keep libm: the float64
@@ -13,7 +14,7 @@
 #include <cstring>
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__)
-#define SY_CPU_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#define SY_CPU_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define SY_CPU_CLONES
 #endif
