@@ -58,14 +58,33 @@ CpuCoreOps<T>::CpuCoreOps(Precision precision, int threads)
     : threads_(threads > 0 ? threads : omp_get_max_threads()) {
   if constexpr (std::is_same_v<T, float>) {
     dnnl_ = std::make_unique<DnnlGemm>(precision == Precision::bf16);
+    blas_untransposed_b_ = precision == Precision::fp32 && !dnnl_has_avx512_kernels();
   } else if (precision == Precision::bf16) {
     throw ConfigError("train.precision = bf16 needs the float backend (this one computes in double)");
   }
 }
 
+// Without AVX-512, oneDNN 2.6 runs every f32 matmul through its own jit sgemm
+// ("gemm:jit"), which on an AMD Zen 3 (AVX2) reached half of OpenBLAS's rate
+// when B is read untransposed at the expert shapes: 256×2048×512 NN 31–34 vs
+// 74–78 GFLOP/s at 1 thread, 73–78 vs 126 at 2 (bench/gemm_ceiling group.* rows,
+// bench/RESULTS.md).  With B transposed (the forward x·Wᵀ) the two are even, and
+// oneDNN is kept.  GEMMs below kSingleThreadFlops stay on oneDNN's
+// single-threaded path (router).  OpenBLAS is never called from several
+// threads at once: grouped calls that use it go item by item.
+template <class T>
+bool CpuCoreOps<T>::use_blas(bool tb, int64_t M, int64_t N, int64_t K) const {
+  return blas_untransposed_b_ && !tb && 2.0 * double(M) * double(N) * double(K) >= kSingleThreadFlops;
+}
+
 template <>
 void CpuCoreOps<float>::gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
                              int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) const {
+  if (use_blas(tb, M, N, K)) {
+    if (M == 0 || N == 0) return;
+    cblas_sgemm(CblasRowMajor, tr(ta), tr(tb), M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    return;
+  }
   dnnl_->gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
@@ -87,7 +106,9 @@ void CpuCoreOps<T>::gemm_grouped(bool ta, bool tb, T alpha, T beta, const GemmGr
   double flops = 0;
   for (int64_t i = 0; i < count; ++i) flops += 2.0 * double(items[i].M) * double(items[i].N) * double(items[i].K);
   // Double (gradient checks) stays sequential: OpenBLAS is not called from several threads.
-  const bool by_item = std::is_same_v<T, float> && threads_ > 1 && count > 1 && !omp_in_parallel() &&
+  bool blas = false;
+  for (int64_t i = 0; i < count; ++i) blas = blas || use_blas(tb, items[i].M, items[i].N, items[i].K);
+  const bool by_item = std::is_same_v<T, float> && threads_ > 1 && count > 1 && !omp_in_parallel() && !blas &&
                        flops / double(count) < kSmallItemFlops;
   if (!by_item) {
     CoreOps<T>::gemm_grouped(ta, tb, alpha, beta, items, count);

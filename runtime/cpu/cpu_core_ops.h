@@ -36,8 +36,13 @@ class CpuCoreOps final : public CoreOps<T> {
   Bf16WeightCache* bf16_weights() const { return dnnl_ && dnnl_->bf16() ? &dnnl_->weights() : nullptr; }
 
  private:
+  // fp32 GEMMs whose B is read untransposed (NN, TN) go to OpenBLAS: set on CPUs
+  // where oneDNN has no AVX-512 kernels (see cpu_core_ops.cpp).
+  bool use_blas(bool trans_b, int64_t M, int64_t N, int64_t K) const;
+
   std::unique_ptr<DnnlGemm> dnnl_;  // float only
   int threads_ = 1;
+  bool blas_untransposed_b_ = false;
 };
 
 // Sets the GEMM thread count of this thread: OpenBLAS (double) and oneDNN's

@@ -86,12 +86,6 @@ ThreadScratch& thread_scratch() {
 // Threads oneDNN will use for a primitive created or run here.
 int current_threads() { return omp_in_parallel() ? 1 : omp_get_max_threads(); }
 
-// Below this many FLOPs a GEMM runs on the calling thread alone: the router's
-// GEMMs (2048×E×d, E = 16–32: 33–67 MFLOP) split over 2 threads took 9–12 ms
-// each on the loaded machine (ONEDNN_VERBOSE), waiting at OpenMP barriers for a
-// descheduled thread; on one thread the whole router phase of a bench-olmoe
-// step fell from 113–143 to 30–34 ms (bench/RESULTS.md, "fp32 MFU work").
-constexpr double kSingleThreadFlops = 1e8;
 
 // Sets this thread's OpenMP team size for the scope (oneDNN reads it when it
 // creates and when it runs a primitive); restores the previous one.
@@ -140,6 +134,10 @@ void pack_vnni(int64_t K, int64_t N, const float* x, int64_t ld, bool trans, uin
 }
 
 }  // namespace
+
+bool dnnl_has_avx512_kernels() {
+  return dnnl::get_effective_cpu_isa() >= dnnl::cpu_isa::avx512_core;
+}
 
 void set_dnnl_threads(int threads) {
   if (threads > 0) omp_set_num_threads(threads);

@@ -20,6 +20,13 @@ namespace sy {
 // Callable from several threads at once (the cache is locked, the stream and
 // scratchpad are per thread); inside an OpenMP parallel region, and below
 // 1e8 FLOPs (kSingleThreadFlops), a GEMM runs on the calling thread alone.
+// Below this many FLOPs a GEMM runs on the calling thread alone: the router's
+// GEMMs (2048×E×d, E = 16–32: 33–67 MFLOP) split over 2 threads took 9–12 ms
+// each on the loaded machine (ONEDNN_VERBOSE), waiting at OpenMP barriers for a
+// descheduled thread; on one thread the whole router phase of a bench-olmoe
+// step fell from 113–143 to 30–34 ms (bench/RESULTS.md, "fp32 MFU work").
+constexpr double kSingleThreadFlops = 1e8;
+
 class DnnlGemm {
  public:
   // Expert GEMMs change their row count with the routing every step, so a long
@@ -57,6 +64,10 @@ class DnnlGemm {
 // library internals we cannot pre-allocate.  tests/unit/steady_state_alloc_test.cpp
 // counts those apart from allocations of our own code, which must be zero.
 bool inside_dnnl_execute();
+
+// Whether oneDNN has its AVX-512 (brgemm) kernels on this CPU; without them
+// every f32 matmul is its generic jit sgemm.
+bool dnnl_has_avx512_kernels();
 
 // Threads of oneDNN's OpenMP runtime for GEMMs issued from this thread (≤ 0: leave the default).
 void set_dnnl_threads(int threads);

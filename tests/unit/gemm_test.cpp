@@ -194,6 +194,26 @@ TEST(CpuGemm, Fp32MatchesDoubleReference) {
   }
 }
 
+// GEMMs of ≥ 1e8 FLOPs may go to another library than small ones (on CPUs
+// without AVX-512, those with an untransposed B go to OpenBLAS) and run over
+// all threads: every transpose, with padding and beta, at 1 and 2 threads.
+TEST(CpuGemm, LargeFp32MatchesDoubleReference) {
+  for (int threads : {1, 2}) {
+    const Backend<float> be = make_cpu_backend<float>(threads);
+    uint64_t seed = 101;
+    for (bool ta : {false, true})
+      for (bool tb : {false, true}) {
+        const Case k{ta, tb, 260, 650, 300, ta == tb ? int64_t(3) : int64_t(0), 1.0f, ta ? 0.5f : 0.0f};
+        ASSERT_GE(2.0 * k.M * k.N * k.K, 1e8);
+        const Operands o = make_operands(k, seed += 3);
+        std::vector<double> ref, mag;
+        reference(k, o, [](float x) { return double(x); }, ref, mag);
+        EXPECT_LE(worst_relative_error(*be.core, k, o, ref, mag), kAccumulationTol) << label(k) << ", " << threads
+                                                                                    << " threads";
+      }
+  }
+}
+
 // Past its cache capacity DnnlGemm creates primitives per call: same results.
 TEST(CpuGemm, ShapesBeyondTheCacheCapacityStillMultiplyCorrectly) {
   const DnnlGemm small_cache(false, 2);
@@ -272,6 +292,34 @@ void check_grouped(const Backend<T>& be, bool ta, bool tb, T beta, double tol) {
   be.core->gemm_grouped(ta, tb, T(1), beta, items.data(), int64_t(items.size()));
   for (size_t i = 0; i < rows.size(); ++i)
     for (int64_t j = 0; j < c[i].numel(); ++j) ASSERT_NEAR(c[i][j], expect[i][j], tol) << "item " << i << " elem " << j;
+}
+
+// Items large enough for OpenBLAS where untransposed-B GEMMs go there: the
+// grouped call then runs them one after another (never two OpenBLAS calls at once).
+TEST(CpuGemm, GroupedLargeItemsEqualOneGemmPerItem) {
+  const Backend<float> be = make_cpu_backend<float>(2);
+  for (bool ta : {false, true}) {
+    const std::vector<int64_t> rows = {300, 0, 200};
+    const int64_t N = 520, K = 400;
+    std::vector<Tensor<float>> a, b, c, expect;
+    std::vector<GemmGroupItem<float>> items;
+    for (size_t i = 0; i < rows.size(); ++i) {
+      a.emplace_back(Shape{rows[i] * K});
+      b.emplace_back(Shape{K * N});
+      c.emplace_back(Shape{rows[i] * N});
+      test::fill_normal(a.back(), 40 + i);
+      test::fill_normal(b.back(), 50 + i);
+      test::fill_normal(c.back(), 60 + i);
+      expect.push_back(c.back());
+      const int64_t lda = ta ? rows[i] : K;
+      items.push_back({rows[i], N, K, a[i].data(), lda, b[i].data(), N, c[i].data(), N});
+      be.core->gemm(ta, false, rows[i], N, K, 1.0f, a[i].data(), lda, b[i].data(), N, 1.0f, expect[i].data(), N);
+    }
+    be.core->gemm_grouped(ta, false, 1.0f, 1.0f, items.data(), int64_t(items.size()));
+    for (size_t i = 0; i < rows.size(); ++i)
+      for (int64_t j = 0; j < c[i].numel(); ++j)
+        ASSERT_NEAR(c[i][j], expect[i][j], 1e-4) << (ta ? "TN" : "NN") << " item " << i << " elem " << j;
+  }
 }
 
 TEST(CpuGemm, GroupedEqualsOneGemmPerItem) {
