@@ -1,19 +1,21 @@
 #!/usr/bin/env bash
 # bench/weak_scaling.sh — weak scaling of training: tokens/s at W=2 (ep=2, 1 thread per rank) ÷ (2 × tokens/s at
 # W=1, 1 thread), the same per-rank micro-batch.  Target ≥ 0.9 (issue 3).  Medians over the timed steps.
-#   bash bench/weak_scaling.sh [CONFIG]     (STEPS [8], SKIP [2] warm-up steps left out)
+#   bash bench/weak_scaling.sh [CONFIG]     (STEPS [8], SKIP [2] warm-up steps left out, BUILD_DIR [build])
 set -euo pipefail
 cd "$(dirname "$0")/.."
 config=${1:-bench/configs/bench-fairseq.ini}
 steps=${STEPS:-8} skip=${SKIP:-2}
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-bash tools/build.sh build >/dev/null
+build=${BUILD_DIR:-build}  # an existing build directory keeps its build type (build-release: Release)
+cmake -S . -B "$build" >/dev/null
+cmake --build "$build" -j2 --target switchyard >/dev/null
 common=(train --config "$config" --parallel.threads=1 --train.steps="$steps" --log.every=1)
 echo "config $config, $steps steps (first $skip left out), load average: $(cut -d' ' -f1-3 /proc/loadavg)"
-mpirun --allow-run-as-root --oversubscribe --bind-to none -np 1 build/switchyard "${common[@]}" \
+mpirun --allow-run-as-root --oversubscribe --bind-to none -np 1 "$build/switchyard" "${common[@]}" \
   --parallel.ep=1 --log.metrics="$out/w1.jsonl" >/dev/null
-mpirun --allow-run-as-root --oversubscribe --bind-to none -np 2 build/switchyard "${common[@]}" \
+mpirun --allow-run-as-root --oversubscribe --bind-to none -np 2 "$build/switchyard" "${common[@]}" \
   --parallel.ep=2 --log.metrics="$out/w2.jsonl" >/dev/null
 t1=$(/usr/bin/python3 bench/metrics_stat.py "$out/w1.jsonl" tokens_per_s --skip "$skip")
 t2=$(/usr/bin/python3 bench/metrics_stat.py "$out/w2.jsonl" tokens_per_s --skip "$skip")
