@@ -104,10 +104,12 @@ template <class T>
 void CpuCoreOps<T>::gemm_grouped(bool ta, bool tb, T alpha, T beta, const GemmGroupItem<T>* items,
                                  int64_t count) const {
   double flops = 0;
-  for (int64_t i = 0; i < count; ++i) flops += 2.0 * double(items[i].M) * double(items[i].N) * double(items[i].K);
+  bool blas = false;  // an item goes to OpenBLAS: run item by item
+  for (int64_t i = 0; i < count; ++i) {
+    flops += 2.0 * double(items[i].M) * double(items[i].N) * double(items[i].K);
+    blas = blas || use_blas(tb, items[i].M, items[i].N, items[i].K);
+  }
   // Double (gradient checks) stays sequential: OpenBLAS is not called from several threads.
-  bool blas = false;
-  for (int64_t i = 0; i < count; ++i) blas = blas || use_blas(tb, items[i].M, items[i].N, items[i].K);
   const bool by_item = std::is_same_v<T, float> && threads_ > 1 && count > 1 && !omp_in_parallel() && !blas &&
                        flops / double(count) < kSmallItemFlops;
   if (!by_item) {

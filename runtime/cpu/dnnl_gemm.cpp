@@ -86,7 +86,6 @@ ThreadScratch& thread_scratch() {
 // Threads oneDNN will use for a primitive created or run here.
 int current_threads() { return omp_in_parallel() ? 1 : omp_get_max_threads(); }
 
-
 // Sets this thread's OpenMP team size for the scope (oneDNN reads it when it
 // creates and when it runs a primitive); restores the previous one.
 class OmpThreads {

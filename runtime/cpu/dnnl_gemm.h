@@ -8,6 +8,13 @@
 
 namespace sy {
 
+// Below this many FLOPs a GEMM runs on the calling thread alone: the router's
+// GEMMs (2048×E×d, E = 16–32: 33–67 MFLOP) split over 2 threads took 9–12 ms
+// each on the loaded machine (ONEDNN_VERBOSE), waiting at OpenMP barriers for a
+// descheduled thread; on one thread the whole router phase of a bench-olmoe
+// step fell from 113–143 to 30–34 ms (bench/RESULTS.md, "fp32 MFU work").
+constexpr double kSingleThreadFlops = 1e8;
+
 // C[M,N] = alpha·op(A)·op(B) + beta·C with CoreOps::gemm's conventions.
 //
 // fp32: an f32 matmul on the operands in place.  bf16: A and B are rounded to
@@ -20,13 +27,6 @@ namespace sy {
 // Callable from several threads at once (the cache is locked, the stream and
 // scratchpad are per thread); inside an OpenMP parallel region, and below
 // 1e8 FLOPs (kSingleThreadFlops), a GEMM runs on the calling thread alone.
-// Below this many FLOPs a GEMM runs on the calling thread alone: the router's
-// GEMMs (2048×E×d, E = 16–32: 33–67 MFLOP) split over 2 threads took 9–12 ms
-// each on the loaded machine (ONEDNN_VERBOSE), waiting at OpenMP barriers for a
-// descheduled thread; on one thread the whole router phase of a bench-olmoe
-// step fell from 113–143 to 30–34 ms (bench/RESULTS.md, "fp32 MFU work").
-constexpr double kSingleThreadFlops = 1e8;
-
 class DnnlGemm {
  public:
   // Expert GEMMs change their row count with the routing every step, so a long
