@@ -2,7 +2,10 @@
 // traffic estimates built on them.
 #include "launch/plan.h"
 
+#include <algorithm>
 #include <cstdio>
+
+#include "model/lm_head.h"
 
 namespace sy {
 
@@ -73,7 +76,7 @@ RunPlan make_plan(const Config& cfg, int world_size) {
   // implementation saves them: per block the residual input, Norm1 output,
   // post-attention stream and Norm2 output (4·N·d), q/k/v/attention output
   // (N·dh·(2·Hq + 2·Hkv)), the FFN's saved hidden (3 or 4 ·N·hidden); routed
-  // experts see N·k rows; plus one LM-head chunk of 256 rows × V.
+  // experts see N·k rows; plus one LM-head chunk of min(N, LmHead's default chunk rows) × V.
   const int64_t N = int64_t(cfg.train.micro_batch) * cfg.train.seq_len;
   const int64_t ffn_saves = m.activation == Activation::swiglu ? 4 : 3;
   int64_t act = 0;
@@ -84,7 +87,7 @@ RunPlan make_plan(const Config& cfg, int world_size) {
     else
       act += N * ffn_saves * m.d_ff;
   }
-  act += 4 * N * d + 256 * int64_t(m.vocab_size);
+  act += 4 * N * d + std::min(N, LmHead<float>::default_chunk_rows(m.vocab_size)) * int64_t(m.vocab_size);
   p.activation_bytes = 4 * act;
 
   // Traffic per optimizer step and rank: each MoE layer moves its N·k rows of d

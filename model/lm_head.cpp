@@ -10,7 +10,7 @@ namespace sy {
 template <class T>
 LmHead<T>::LmHead(ParameterSet<T>& params, const ModelConfig& cfg, Parameter<T>* token_table, int64_t chunk_rows)
     : tied_(cfg.tie_embeddings) {
-  set_chunk_rows(chunk_rows);
+  set_chunk_rows(chunk_rows > 0 ? chunk_rows : default_chunk_rows(cfg.vocab_size));
   if (tied_) {
     SY_ASSERT(token_table, "tied LmHead needs the token table");
     proj_ = Linear<T>(token_table, nullptr);
