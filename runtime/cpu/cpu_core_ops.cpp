@@ -104,13 +104,13 @@ template <class T>
 void CpuCoreOps<T>::gemm_grouped(bool ta, bool tb, T alpha, T beta, const GemmGroupItem<T>* items,
                                  int64_t count) const {
   double flops = 0;
-  bool blas = false;  // an item goes to OpenBLAS: run item by item
+  bool blas = false;  // an item goes to OpenBLAS
   for (int64_t i = 0; i < count; ++i) {
     flops += 2.0 * double(items[i].M) * double(items[i].N) * double(items[i].K);
     blas = blas || use_blas(tb, items[i].M, items[i].N, items[i].K);
   }
-  // Double (gradient checks) stays sequential: OpenBLAS is not called from several threads.
-  const bool by_item = std::is_same_v<T, float> && threads_ > 1 && count > 1 && !omp_in_parallel() && !blas &&
+  // Double (gradient checks) stays sequential.
+  const bool by_item = std::is_same_v<T, float> && threads_ > 1 && count > 1 && !omp_in_parallel() &&
                        flops / double(count) < kSmallItemFlops;
   if (!by_item) {
     CoreOps<T>::gemm_grouped(ta, tb, alpha, beta, items, count);
@@ -128,12 +128,18 @@ void CpuCoreOps<T>::gemm_grouped(bool ta, bool tb, T alpha, T beta, const GemmGr
   for (int64_t i = 0; i < count; ++i)
     order.emplace_back(-2.0 * double(items[i].M) * double(items[i].N) * double(items[i].K), i);
   std::sort(order.begin(), order.end());
-  // Inside the parallel region each gemm runs on its own thread only (DnnlGemm).
+  // Inside the parallel region each gemm runs on its own thread only: DnnlGemm
+  // sees omp_in_parallel(); OpenBLAS (pthreads build) is set to one thread for
+  // the region, and its single-threaded calls from several threads run
+  // concurrently (its buffer pool is locked).  This thread is the only BLAS caller.
+  const int blas_threads = blas ? openblas_get_num_threads() : 0;
+  if (blas) openblas_set_num_threads(1);
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads_)
   for (int64_t k = 0; k < count; ++k) {
     const GemmGroupItem<T>& g = items[order[k].second];
     gemm(ta, tb, g.M, g.N, g.K, alpha, g.A, g.lda, g.B, g.ldb, beta, g.C, g.ldc);
   }
+  if (blas) openblas_set_num_threads(blas_threads);
 }
 
 template <class T>

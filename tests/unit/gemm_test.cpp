@@ -1,4 +1,5 @@
 // tests/unit/gemm_test.cpp — CPU GEMMs against double references: fp32 (oneDNN), bf16 rounding, grouped form, every transpose/stride/alpha/beta.
+#include <cblas.h>
 #include <cmath>
 #include <cstring>
 #include <oneapi/dnnl/dnnl.hpp>
@@ -299,7 +300,9 @@ void check_grouped(const Backend<T>& be, bool ta, bool tb, T beta, double tol) {
 TEST(CpuGemm, GroupedLargeItemsEqualOneGemmPerItem) {
   const Backend<float> be = make_cpu_backend<float>(2);
   for (bool ta : {false, true}) {
-    const std::vector<int64_t> rows = {300, 0, 200};
+    // Several large items: where they go to OpenBLAS (CPUs without AVX-512), two
+    // single-threaded calls run at once, and each result must still be its own.
+    const std::vector<int64_t> rows = {300, 0, 200, 260, 310, 280};
     const int64_t N = 520, K = 400;
     std::vector<Tensor<float>> a, b, c, expect;
     std::vector<GemmGroupItem<float>> items;
@@ -319,6 +322,7 @@ TEST(CpuGemm, GroupedLargeItemsEqualOneGemmPerItem) {
     for (size_t i = 0; i < rows.size(); ++i)
       for (int64_t j = 0; j < c[i].numel(); ++j)
         ASSERT_NEAR(c[i][j], expect[i][j], 1e-4) << (ta ? "TN" : "NN") << " item " << i << " elem " << j;
+    EXPECT_EQ(openblas_get_num_threads(), 2) << "the grouped call must restore OpenBLAS's thread count";
   }
 }
 
