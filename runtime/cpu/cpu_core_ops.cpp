@@ -70,8 +70,8 @@ CpuCoreOps<T>::CpuCoreOps(Precision precision, int threads)
 // 74–78 GFLOP/s at 1 thread, 73–78 vs 126 at 2 (bench/gemm_ceiling group.* rows,
 // bench/RESULTS.md).  With B transposed (the forward x·Wᵀ) the two are even, and
 // oneDNN is kept.  GEMMs below kSingleThreadFlops stay on oneDNN's
-// single-threaded path (router).  OpenBLAS is never called from several
-// threads at once: grouped calls that use it go item by item.
+// single-threaded path (router).  Grouped calls run OpenBLAS items one per
+// thread, with OpenBLAS set to one thread meanwhile (gemm_grouped).
 template <class T>
 bool CpuCoreOps<T>::use_blas(bool tb, int64_t M, int64_t N, int64_t K) const {
   return blas_untransposed_b_ && !tb && 2.0 * double(M) * double(N) * double(K) >= kSingleThreadFlops;
