@@ -70,11 +70,36 @@ CpuCoreOps<T>::CpuCoreOps(Precision precision, int threads)
 // 74–78 GFLOP/s at 1 thread, 73–78 vs 126 at 2 (bench/gemm_ceiling group.* rows,
 // bench/RESULTS.md).  With B transposed (the forward x·Wᵀ) the two are even, and
 // oneDNN is kept.  GEMMs below kSingleThreadFlops stay on oneDNN's
-// single-threaded path (router).  Grouped calls run OpenBLAS items one per
-// thread, with OpenBLAS set to one thread meanwhile (gemm_grouped).
+// single-threaded path (router).
 template <class T>
 bool CpuCoreOps<T>::use_blas(bool tb, int64_t M, int64_t N, int64_t K) const {
   return blas_untransposed_b_ && !tb && 2.0 * double(M) * double(N) * double(K) >= kSingleThreadFlops;
+}
+
+// OpenBLAS always runs single-threaded (set_cpu_threads): its pthreads pool
+// spins in sched_yield for ~0.1 s after every threaded call, on the core an
+// OpenMP thread needs for the next kernel (on the AMD machine: attention
+// backward 130–165 → 98–103 ms/step when the pool could not spin).  A large
+// GEMM is instead split into one block of C per loop thread — along M or N,
+// whichever is longer — each a single-threaded call, run concurrently.
+template <>
+void CpuCoreOps<float>::blas_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+                                  int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) const {
+  constexpr int64_t kAlign = 16;  // block edges on whole micro-kernel tiles
+  const bool by_rows = M >= N;
+  const int64_t len = by_rows ? M : N;
+  const int parts = omp_in_parallel() ? 1 : int(std::clamp<int64_t>(len / (4 * kAlign), 1, threads_));
+#pragma omp parallel for schedule(static, 1) num_threads(parts) if (parts > 1)
+  for (int p = 0; p < parts; ++p) {
+    const int64_t lo = p == 0 ? 0 : len * p / parts / kAlign * kAlign;
+    const int64_t hi = p + 1 == parts ? len : len * (p + 1) / parts / kAlign * kAlign;
+    if (by_rows)  // rows [lo, hi) of C and of op(A)
+      cblas_sgemm(CblasRowMajor, tr(ta), tr(tb), hi - lo, N, K, alpha, ta ? A + lo : A + lo * lda, lda, B, ldb, beta,
+                  C + lo * ldc, ldc);
+    else  // columns [lo, hi) of C and of op(B)
+      cblas_sgemm(CblasRowMajor, tr(ta), tr(tb), M, hi - lo, K, alpha, A, lda, tb ? B + lo * ldb : B + lo, ldb, beta,
+                  C + lo, ldc);
+  }
 }
 
 template <>
@@ -82,7 +107,7 @@ void CpuCoreOps<float>::gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, 
                              int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) const {
   if (use_blas(tb, M, N, K)) {
     if (M == 0 || N == 0) return;
-    cblas_sgemm(CblasRowMajor, tr(ta), tr(tb), M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    blas_gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
   }
   dnnl_->gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
@@ -104,11 +129,7 @@ template <class T>
 void CpuCoreOps<T>::gemm_grouped(bool ta, bool tb, T alpha, T beta, const GemmGroupItem<T>* items,
                                  int64_t count) const {
   double flops = 0;
-  bool blas = false;  // an item goes to OpenBLAS
-  for (int64_t i = 0; i < count; ++i) {
-    flops += 2.0 * double(items[i].M) * double(items[i].N) * double(items[i].K);
-    blas = blas || use_blas(tb, items[i].M, items[i].N, items[i].K);
-  }
+  for (int64_t i = 0; i < count; ++i) flops += 2.0 * double(items[i].M) * double(items[i].N) * double(items[i].K);
   // Double (gradient checks) stays sequential.
   const bool by_item = std::is_same_v<T, float> && threads_ > 1 && count > 1 && !omp_in_parallel() &&
                        flops / double(count) < kSmallItemFlops;
@@ -129,17 +150,13 @@ void CpuCoreOps<T>::gemm_grouped(bool ta, bool tb, T alpha, T beta, const GemmGr
     order.emplace_back(-2.0 * double(items[i].M) * double(items[i].N) * double(items[i].K), i);
   std::sort(order.begin(), order.end());
   // Inside the parallel region each gemm runs on its own thread only: DnnlGemm
-  // sees omp_in_parallel(); OpenBLAS (pthreads build) is set to one thread for
-  // the region, and its single-threaded calls from several threads run
-  // concurrently (its buffer pool is locked).  This thread is the only BLAS caller.
-  const int blas_threads = blas ? openblas_get_num_threads() : 0;
-  if (blas) openblas_set_num_threads(1);
+  // and blas_gemm see omp_in_parallel().  OpenBLAS is single-threaded, and its
+  // calls from several threads run concurrently (its buffer pool is locked).
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads_)
   for (int64_t k = 0; k < count; ++k) {
     const GemmGroupItem<T>& g = items[order[k].second];
     gemm(ta, tb, g.M, g.N, g.K, alpha, g.A, g.lda, g.B, g.ldb, beta, g.C, g.ldc);
   }
-  if (blas) openblas_set_num_threads(blas_threads);
 }
 
 template <class T>
@@ -236,7 +253,7 @@ void CpuCoreOps<T>::weights_changed() {
 }
 
 void set_cpu_threads(int threads) {
-  if (threads > 0) openblas_set_num_threads(threads);
+  openblas_set_num_threads(1);  // see blas_gemm
   set_dnnl_threads(threads);
 }
 

@@ -1,7 +1,7 @@
 // tests/unit/gemm_test.cpp — CPU GEMMs against double references: fp32 (oneDNN), bf16 rounding, grouped form, every transpose/stride/alpha/beta.
-#include <cblas.h>
 #include <cmath>
 #include <cstring>
+#include <utility>
 #include <oneapi/dnnl/dnnl.hpp>
 #include <vector>
 
@@ -202,16 +202,18 @@ TEST(CpuGemm, LargeFp32MatchesDoubleReference) {
   for (int threads : {1, 2}) {
     const Backend<float> be = make_cpu_backend<float>(threads);
     uint64_t seed = 101;
-    for (bool ta : {false, true})
-      for (bool tb : {false, true}) {
-        const Case k{ta, tb, 260, 650, 300, ta == tb ? int64_t(3) : int64_t(0), 1.0f, ta ? 0.5f : 0.0f};
-        ASSERT_GE(2.0 * k.M * k.N * k.K, 1e8);
-        const Operands o = make_operands(k, seed += 3);
-        std::vector<double> ref, mag;
-        reference(k, o, [](float x) { return double(x); }, ref, mag);
-        EXPECT_LE(worst_relative_error(*be.core, k, o, ref, mag), kAccumulationTol) << label(k) << ", " << threads
-                                                                                    << " threads";
-      }
+    // M < N and M > N: where OpenBLAS runs them (no AVX-512), split by columns and by rows of C.
+    for (const auto& [M, N] : {std::pair<int64_t, int64_t>{260, 650}, {650, 270}})
+      for (bool ta : {false, true})
+        for (bool tb : {false, true}) {
+          const Case k{ta, tb, M, N, 300, ta == tb ? int64_t(3) : int64_t(0), 1.0f, ta ? 0.5f : 0.0f};
+          ASSERT_GE(2.0 * k.M * k.N * k.K, 1e8);
+          const Operands o = make_operands(k, seed += 3);
+          std::vector<double> ref, mag;
+          reference(k, o, [](float x) { return double(x); }, ref, mag);
+          EXPECT_LE(worst_relative_error(*be.core, k, o, ref, mag), kAccumulationTol)
+              << label(k) << ", " << threads << " threads";
+        }
   }
 }
 
@@ -322,7 +324,6 @@ TEST(CpuGemm, GroupedLargeItemsEqualOneGemmPerItem) {
     for (size_t i = 0; i < rows.size(); ++i)
       for (int64_t j = 0; j < c[i].numel(); ++j)
         ASSERT_NEAR(c[i][j], expect[i][j], 1e-4) << (ta ? "TN" : "NN") << " item " << i << " elem " << j;
-    EXPECT_EQ(openblas_get_num_threads(), 2) << "the grouped call must restore OpenBLAS's thread count";
   }
 }
 
