@@ -175,7 +175,7 @@ int main(int argc, char** argv) {
     // The cblas.* rows measure OpenBLAS's own threading (the ceiling is the best
     // any library reaches here, not only what the backend makes of it).  They run
     // last: after a threaded call OpenBLAS's pool spins for ~0.1 s and would slow
-    // the rows after it (see CpuCoreOps::blas_gemm).
+    // the rows after it (see split_sgemm in runtime/cpu/cpu_core_ops.cpp).
     std::vector<sy::bench::Measurement> ms, cblas_ms;
     auto cblas_setup = [threads](const std::function<void()>& setup) {
       return [threads, setup] {

@@ -51,6 +51,32 @@ SY_CPU_CLONES void adamw_range(int64_t b, int64_t e, T* __restrict p, const T* _
     p[i] -= decay * p[i] + step_size * mi / (std::sqrt(vi) * inv_sqrt_bc2 + teps);
   }
 }
+
+// OpenBLAS always runs single-threaded (set_cpu_threads): its pthreads pool
+// spins in sched_yield for ~0.1 s after every threaded call, on the core an
+// OpenMP thread needs for the next kernel (on the AMD machine: attention
+// backward 130–165 → 98–103 ms/step when the pool could not spin).  A large
+// GEMM is instead split into one block of C per loop thread — along M or N,
+// whichever is longer — each a single-threaded call, run concurrently.
+void split_sgemm(int threads, bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+                 int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  constexpr int64_t kAlign = 16;  // block edges on whole micro-kernel tiles
+  const bool by_rows = M >= N;
+  const int64_t len = by_rows ? M : N;
+  const int parts = omp_in_parallel() ? 1 : int(std::clamp<int64_t>(len / (4 * kAlign), 1, threads));
+#pragma omp parallel for schedule(static, 1) num_threads(parts) if (parts > 1)
+  for (int p = 0; p < parts; ++p) {
+    const int64_t lo = len * p / parts / kAlign * kAlign;
+    const int64_t hi = p + 1 == parts ? len : len * (p + 1) / parts / kAlign * kAlign;
+    if (by_rows)  // rows [lo, hi) of C and of op(A)
+      cblas_sgemm(CblasRowMajor, tr(ta), tr(tb), hi - lo, N, K, alpha, ta ? A + lo : A + lo * lda, lda, B, ldb, beta,
+                  C + lo * ldc, ldc);
+    else  // columns [lo, hi) of C and of op(B)
+      cblas_sgemm(CblasRowMajor, tr(ta), tr(tb), M, hi - lo, K, alpha, A, lda, tb ? B + lo * ldb : B + lo, ldb, beta,
+                  C + lo, ldc);
+  }
+}
+
 }  // namespace
 
 template <class T>
@@ -76,38 +102,12 @@ bool CpuCoreOps<T>::use_blas(bool tb, int64_t M, int64_t N, int64_t K) const {
   return blas_untransposed_b_ && !tb && 2.0 * double(M) * double(N) * double(K) >= kSingleThreadFlops;
 }
 
-// OpenBLAS always runs single-threaded (set_cpu_threads): its pthreads pool
-// spins in sched_yield for ~0.1 s after every threaded call, on the core an
-// OpenMP thread needs for the next kernel (on the AMD machine: attention
-// backward 130–165 → 98–103 ms/step when the pool could not spin).  A large
-// GEMM is instead split into one block of C per loop thread — along M or N,
-// whichever is longer — each a single-threaded call, run concurrently.
-template <>
-void CpuCoreOps<float>::blas_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
-                                  int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) const {
-  constexpr int64_t kAlign = 16;  // block edges on whole micro-kernel tiles
-  const bool by_rows = M >= N;
-  const int64_t len = by_rows ? M : N;
-  const int parts = omp_in_parallel() ? 1 : int(std::clamp<int64_t>(len / (4 * kAlign), 1, threads_));
-#pragma omp parallel for schedule(static, 1) num_threads(parts) if (parts > 1)
-  for (int p = 0; p < parts; ++p) {
-    const int64_t lo = p == 0 ? 0 : len * p / parts / kAlign * kAlign;
-    const int64_t hi = p + 1 == parts ? len : len * (p + 1) / parts / kAlign * kAlign;
-    if (by_rows)  // rows [lo, hi) of C and of op(A)
-      cblas_sgemm(CblasRowMajor, tr(ta), tr(tb), hi - lo, N, K, alpha, ta ? A + lo : A + lo * lda, lda, B, ldb, beta,
-                  C + lo * ldc, ldc);
-    else  // columns [lo, hi) of C and of op(B)
-      cblas_sgemm(CblasRowMajor, tr(ta), tr(tb), M, hi - lo, K, alpha, A, lda, tb ? B + lo * ldb : B + lo, ldb, beta,
-                  C + lo, ldc);
-  }
-}
-
 template <>
 void CpuCoreOps<float>::gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
                              int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) const {
   if (use_blas(tb, M, N, K)) {
     if (M == 0 || N == 0) return;
-    blas_gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    split_sgemm(threads_, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
   }
   dnnl_->gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
@@ -150,7 +150,7 @@ void CpuCoreOps<T>::gemm_grouped(bool ta, bool tb, T alpha, T beta, const GemmGr
     order.emplace_back(-2.0 * double(items[i].M) * double(items[i].N) * double(items[i].K), i);
   std::sort(order.begin(), order.end());
   // Inside the parallel region each gemm runs on its own thread only: DnnlGemm
-  // and blas_gemm see omp_in_parallel().  OpenBLAS is single-threaded, and its
+  // and split_sgemm see omp_in_parallel().  OpenBLAS is single-threaded, and its
   // calls from several threads run concurrently (its buffer pool is locked).
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads_)
   for (int64_t k = 0; k < count; ++k) {
@@ -253,7 +253,7 @@ void CpuCoreOps<T>::weights_changed() {
 }
 
 void set_cpu_threads(int threads) {
-  openblas_set_num_threads(1);  // see blas_gemm
+  openblas_set_num_threads(1);  // see split_sgemm
   set_dnnl_threads(threads);
 }
 

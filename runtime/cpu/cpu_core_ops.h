@@ -39,9 +39,6 @@ class CpuCoreOps final : public CoreOps<T> {
   // fp32 GEMMs whose B is read untransposed (NN, TN) go to OpenBLAS: set on CPUs
   // where oneDNN has no AVX-512 kernels (see cpu_core_ops.cpp).
   bool use_blas(bool trans_b, int64_t M, int64_t N, int64_t K) const;
-  // cblas_sgemm on the loop threads, one block of C each (float only).
-  void blas_gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
-                 const T* B, int64_t ldb, T beta, T* C, int64_t ldc) const;
 
   std::unique_ptr<DnnlGemm> dnnl_;  // float only
   int threads_ = 1;
