@@ -85,6 +85,18 @@ TEST(LmHead, ChunkingDoesNotChangeResults) {
   }
 }
 
+// Without chunk_rows a chunk holds 32 MiB of fp32 logits, at least 64 rows.
+TEST(LmHead, DefaultChunkHolds32MiBOfLogits) {
+  EXPECT_EQ(LmHead<float>::default_chunk_rows(8192), 1024);
+  EXPECT_EQ(LmHead<float>::default_chunk_rows(50257), 166);
+  EXPECT_EQ(LmHead<float>::default_chunk_rows(int64_t(1) << 20), 64);
+  ModelConfig cfg = head_config(false);
+  cfg.vocab_size = 8192;
+  ParameterSet<double> ps_default, ps_given;
+  EXPECT_EQ(LmHead<double>(ps_default, cfg, nullptr).chunk_rows(), 1024);
+  EXPECT_EQ(LmHead<double>(ps_given, cfg, nullptr, 5).chunk_rows(), 5);
+}
+
 TEST(LmHead, UniformLogitsGiveLogV) {
   auto be = make_cpu_backend<float>();
   ParameterSet<float> ps;
