@@ -297,8 +297,11 @@ Command Trainer::run() {
     if (c == Command::save || c == Command::save_and_stop) save();
     if (c == Command::save) continue;
     if (c != Command::step) {
-      // SWITCHYARD_PROFILE=1: where this rank's steps spent their time.
-      if (prof::enabled() && rank_ == 0 && step_ > first_step) prof::print_report(stdout, step_ - first_step);
+      // SWITCHYARD_PROFILE=1: where rank 0's steps spent their time (=all: every rank's).
+      if (prof::enabled() && (rank_ == 0 || prof::every_rank_reports()) && step_ > first_step) {
+        const std::string who = "rank " + std::to_string(rank_);
+        prof::print_report(stdout, step_ - first_step, who.c_str());
+      }
       return c;
     }
     const StepStats s = train_step();

@@ -9,6 +9,15 @@
 
 namespace sy {
 
+namespace {
+// Finishing a row transfer may block on the peers: that time is a2a_wait, not the phase around it.
+template <class T>
+const T* finish_transfer(RowTransfer<T>& transfer) {
+  prof::Scope ps(prof::Phase::a2a_wait);
+  return transfer.finish();
+}
+}  // namespace
+
 template <class T>
 MoeLayer<T>::MoeLayer(ParameterSet<T>& params, const std::string& prefix, int layer, const ModelConfig& model,
                       const MoeConfig& moe, int ep_rank, int ep_size, int a2a_chunks)
@@ -133,7 +142,10 @@ void MoeLayer<T>::forward(const Backend<T>& be, const StepContext& ctx, const T*
   fp[2 * E] = 1.0;  // after the sum: the number of micro-batches averaged
   // Eval reports the micro-batch's own aux and skips the collective: an evaluating
   // rank must not wait on ranks that are not evaluating.
-  if (cfg_.aux_loss_scope == AuxScope::global && ctx.training) dispatcher.allreduce_sum(fp.data(), 2 * E + 1);
+  if (cfg_.aux_loss_scope == AuxScope::global && ctx.training) {
+    prof::Scope ps(prof::Phase::a2a_wait);
+    dispatcher.allreduce_sum(fp.data(), 2 * E + 1);
+  }
   stats_.aux = 0;
   aux_dprob_unit_.assign(E, T(0));
   for (int64_t e = 0; e < E; ++e) {
@@ -156,7 +168,10 @@ void MoeLayer<T>::forward(const Backend<T>& be, const StepContext& ctx, const T*
   prof::Scope plan_scope(prof::Phase::dispatch_plan);
   chunk_plans_.resize(C);
   for (int c = 0; c < C; ++c) slice_dispatch_plan_into(chunk_plans_[c], plan_, c * N / C, (c + 1) * N / C);
-  dispatcher.exchange_counts_into(chunk_plans_, layer_label_, layouts_);
+  {
+    prof::Scope ps(prof::Phase::a2a_wait);
+    dispatcher.exchange_counts_into(chunk_plans_, layer_label_, layouts_);
+  }
   row_begin_.assign(C + 1, 0);
   recv_begin_.assign(C + 1, 0);
   for (int c = 0; c < C; ++c) {
@@ -210,7 +225,7 @@ void MoeLayer<T>::forward(const Backend<T>& be, const StepContext& ctx, const T*
   std::vector<RowTransfer<T>>& combining = transfers_;
   combining.resize(C);
   for (int c = 0; c < C; ++c) {
-    recv_[c] = dispatching.finish();
+    recv_[c] = finish_transfer(dispatching);
     if (c + 1 < C) dispatching = start(RowMove::dispatch, c + 1, sorted_in_.data() + row_begin_[c + 1] * d, recv_bufs_);
     {
       prof::Scope ps(prof::Phase::experts);
@@ -218,11 +233,11 @@ void MoeLayer<T>::forward(const Backend<T>& be, const StepContext& ctx, const T*
     }
     combining[c] = start(RowMove::combine, c, expert_out_.data() + recv_begin_[c] * d, back_bufs_);
     if (c > 0) {
-      back_[c - 1] = combining[c - 1].finish();
+      back_[c - 1] = finish_transfer(combining[c - 1]);
       unpermute(c - 1);
     }
   }
-  back_[C - 1] = combining[C - 1].finish();
+  back_[C - 1] = finish_transfer(combining[C - 1]);
   unpermute(C - 1);
 }
 
@@ -274,7 +289,7 @@ void MoeLayer<T>::backward(const Backend<T>& be, const StepContext& ctx, const T
   std::vector<RowTransfer<T>>& sending_back = transfers_;
   sending_back.resize(C);
   for (int c = 0; c < C; ++c) {
-    const T* d_out = returning.finish();
+    const T* d_out = finish_transfer(returning);
     if (c + 1 < C)
       returning = start(RowMove::combine_backward, c + 1, d_back_.data() + row_begin_[c + 1] * d, back_bufs_);
     {
@@ -282,9 +297,9 @@ void MoeLayer<T>::backward(const Backend<T>& be, const StepContext& ctx, const T
       experts_backward(be, c, d_out);
     }
     sending_back[c] = start(RowMove::dispatch_backward, c, d_recv_.data() + recv_begin_[c] * d, recv_bufs_);
-    if (c > 0) scatter(c - 1, sending_back[c - 1].finish());
+    if (c > 0) scatter(c - 1, finish_transfer(sending_back[c - 1]));
   }
-  scatter(C - 1, sending_back[C - 1].finish());
+  scatter(C - 1, finish_transfer(sending_back[C - 1]));
 }
 
 template <class T>

@@ -24,6 +24,7 @@ enum class Phase : int {
   permute,          // gather rows into expert order / scatter-add back
   experts,          // routed expert MLPs (GEMMs + activations)
   combine,          // weighted un-permute and its backward
+  a2a_wait,         // blocked in an expert-parallel exchange (counts or rows): comm time plus waiting for peers
   shared_experts,   // shared expert MLPs
   dense_mlp,        // dense FFN layers
   activation,       // elementwise activations inside any MLP (GELU, SwiGLU)
@@ -37,8 +38,10 @@ enum class Phase : int {
 constexpr int kPhases = static_cast<int>(Phase::count_);
 const char* phase_name(Phase p);
 
-// Read once from SWITCHYARD_PROFILE (1 = on); set_enabled overrides it.
+// Read once from SWITCHYARD_PROFILE (1 = on, rank 0 reports; all = on, every rank reports);
+// set_enabled overrides it.
 bool enabled();
+bool every_rank_reports();
 void set_enabled(bool on);
 
 // Totals of the calling thread since the last reset, in nanoseconds, [phase][0 = forward, 1 = backward].
@@ -53,8 +56,8 @@ void reset();
 void flush();
 
 // Prints the calling thread's totals divided by `steps` as a table (ms per step,
-// forward / backward / total / share).
-void print_report(std::FILE* out, int64_t steps);
+// forward / backward / total / share) under a header naming `who` (e.g. "rank 1").
+void print_report(std::FILE* out, int64_t steps, const char* who = nullptr);
 
 void enter(Phase p, int& saved_phase);
 void leave(int saved_phase);
