@@ -16,6 +16,13 @@ const T* finish_transfer(RowTransfer<T>& transfer) {
   prof::Scope ps(prof::Phase::a2a_wait);
   return transfer.finish();
 }
+
+// `v` copied into tensor memory, which is sized once for `max_n` values (no steady-state allocation).
+void copy_to_tensor(const std::vector<int32_t>& v, int64_t max_n, Tensor<int32_t>& t) {
+  SY_ASSERT(int64_t(v.size()) <= max_n, "index array longer than its bound");
+  if (t.numel() < max_n) t.resize({max_n});
+  std::copy(v.begin(), v.end(), t.data());
+}
 }  // namespace
 
 template <class T>
@@ -66,7 +73,7 @@ std::string MoeLayer<T>::chunk_label(int c) const {
 template <class T>
 void MoeLayer<T>::gather_chunk(const Backend<T>& be, int c, const T* u) {
   const DispatchPlan& p = chunk_plans_[c];
-  be.moe->gather_rows(p.rows(), d_model_, p.row_token.data(), u, sorted_in_.data() + row_begin_[c] * d_model_);
+  be.moe->gather_rows(p.rows(), d_model_, row_token_[c].data(), u, sorted_in_.data() + row_begin_[c] * d_model_);
 }
 
 template <class T>
@@ -167,7 +174,13 @@ void MoeLayer<T>::forward(const Backend<T>& be, const StepContext& ctx, const T*
   const int C = a2a_chunks_;
   prof::Scope plan_scope(prof::Phase::dispatch_plan);
   chunk_plans_.resize(C);
-  for (int c = 0; c < C; ++c) slice_dispatch_plan_into(chunk_plans_[c], plan_, c * N / C, (c + 1) * N / C);
+  row_token_.resize(C);
+  row_assignment_.resize(C);
+  for (int c = 0; c < C; ++c) {
+    slice_dispatch_plan_into(chunk_plans_[c], plan_, c * N / C, (c + 1) * N / C);
+    copy_to_tensor(chunk_plans_[c].row_token, N * k, row_token_[c]);
+    copy_to_tensor(chunk_plans_[c].row_assignment, N * k, row_assignment_[c]);
+  }
   {
     prof::Scope ps(prof::Phase::a2a_wait);
     dispatcher.exchange_counts_into(chunk_plans_, layer_label_, layouts_);
@@ -219,7 +232,7 @@ void MoeLayer<T>::forward(const Backend<T>& be, const StepContext& ctx, const T*
   auto unpermute = [&](int c) {
     prof::Scope ps(prof::Phase::combine);
     const DispatchPlan& p = chunk_plans_[c];
-    be.moe->combine_rows(p.rows(), d, p.row_token.data(), p.row_assignment.data(), router_acts_.gate.data(),
+    be.moe->combine_rows(p.rows(), d, row_token_[c].data(), row_assignment_[c].data(), router_acts_.gate.data(),
                          back_[c], y);
   };
   std::vector<RowTransfer<T>>& combining = transfers_;
@@ -254,8 +267,9 @@ void MoeLayer<T>::backward(const Backend<T>& be, const StepContext& ctx, const T
   d_back_.resize({plan_.rows(), d});
   for (int c = 0; c < C; ++c) {
     const DispatchPlan& p = chunk_plans_[c];
-    be.moe->combine_rows_backward(p.rows(), d, p.row_token.data(), p.row_assignment.data(), router_acts_.gate.data(),
-                                  back_[c], dy, d_back_.data() + row_begin_[c] * d, dgate_.data());
+    be.moe->combine_rows_backward(p.rows(), d, row_token_[c].data(), row_assignment_[c].data(),
+                                  router_acts_.gate.data(), back_[c], dy, d_back_.data() + row_begin_[c] * d,
+                                  dgate_.data());
   }
 
   // Back through the exchange and the experts.  back_bufs_[c] is free once every
@@ -271,8 +285,8 @@ void MoeLayer<T>::backward(const Backend<T>& be, const StepContext& ctx, const T
   // terms first, then the routed rows chunk by chunk (each token's in plan order).
   prof::Scope router_scope(prof::Phase::router);
   const double aux_w = ctx.loss_scale * cfg_.aux_loss_coef;
-  std::vector<T>& aux_dprob = aux_dprob_;
-  aux_dprob.resize(E);
+  Tensor<T>& aux_dprob = aux_dprob_;
+  if (!aux_dprob.has_shape({E})) aux_dprob.resize({E});
   for (int64_t e = 0; e < E; ++e) aux_dprob[e] = static_cast<T>(aux_w * aux_dprob_unit_[e]);
   const T z_scale = N ? static_cast<T>(ctx.loss_scale * cfg_.z_loss_coef / double(N)) : T(0);
   router_.backward(be, u, dgate_.data(), aux_w != 0 ? aux_dprob.data() : nullptr, z_scale, du, router_acts_);
@@ -284,7 +298,7 @@ void MoeLayer<T>::backward(const Backend<T>& be, const StepContext& ctx, const T
   auto scatter = [&](int c, const T* d_sorted) {
     prof::Scope ps(prof::Phase::permute);
     const DispatchPlan& p = chunk_plans_[c];
-    be.moe->scatter_add_rows(p.rows(), d, p.row_token.data(), d_sorted, du);
+    be.moe->scatter_add_rows(p.rows(), d, row_token_[c].data(), d_sorted, du);
   };
   std::vector<RowTransfer<T>>& sending_back = transfers_;
   sending_back.resize(C);

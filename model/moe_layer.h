@@ -106,6 +106,9 @@ class MoeLayer {
   RouterActivations<T> router_acts_;
   DispatchPlan plan_;                      // the whole micro-batch
   std::vector<DispatchPlan> chunk_plans_;  // [C] its rows by token range
+  // [C] chunk c's row_token and row_assignment copied to tensor memory: the
+  // permutation kernels read them on the compute device (the plan is host logic).
+  std::vector<Tensor<int32_t>> row_token_, row_assignment_;
   std::vector<ExpertLayout> layouts_;      // [C]
   std::vector<int64_t> row_begin_;         // [C + 1] chunk c's rows in sorted_in_ / d_back_ (sender side)
   std::vector<int64_t> recv_begin_;        // [C + 1] chunk c's rows in expert_out_ / d_recv_ (expert side)
@@ -121,7 +124,7 @@ class MoeLayer {
   Tensor<T> dgate_, d_back_, d_recv_;
   // Reused every step so steady-state steps do not allocate.
   std::vector<double> stat_buf_;           // [2E + 1] f, P and the micro-batch count
-  std::vector<T> aux_dprob_;               // [E]
+  Tensor<T> aux_dprob_;                    // [E] (an op operand: tensor memory)
   std::vector<RowTransfer<T>> transfers_;  // [C] combines (forward) or returns (backward) in flight
   std::string layer_label_;                // "layer l"
   std::vector<std::string> chunk_labels_;  // [C] "layer l chunk c"

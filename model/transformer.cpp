@@ -50,8 +50,9 @@ Transformer<T>::Transformer(const ModelConfig& model, const MoeConfig& moe, int 
 template <class T>
 void Transformer<T>::split_tokens(const StepContext& ctx, const int32_t* tokens) {
   const int64_t B = ctx.batch, S = ctx.seq_len;
-  ids_.resize(B * S);
-  targets_.resize(B * S);
+  // Tensors, not host vectors: the embedding and cross-entropy kernels read them on the compute device.
+  if (!ids_.has_shape({B * S})) ids_.resize({B * S});
+  if (!targets_.has_shape({B * S})) targets_.resize({B * S});
   for (int64_t b = 0; b < B; ++b)
     for (int64_t t = 0; t < S; ++t) {
       ids_[b * S + t] = tokens[b * (S + 1) + t];

@@ -79,7 +79,7 @@ class Transformer {
   std::unique_ptr<Norm<T>> final_norm_;
   std::unique_ptr<LmHead<T>> head_;
   std::function<void(int)> backward_hook_;
-  std::vector<int32_t> ids_, targets_;
+  Tensor<int32_t> ids_, targets_;  // [batch·seq_len] inputs and shifted targets
   Tensor<T> hidden_, normed_, grad_, grad2_, scratch_;
 };
 

@@ -14,6 +14,22 @@ namespace sy {
 
 using Shape = std::vector<int64_t>;
 
+// Where Tensor storage comes from.  Host memory by default; the trainer installs
+// memory its compute device can address too (CUDA managed memory for
+// train.device = cuda) once, before the model allocates anything.  `zero` fills
+// bytes with 0 where the memory lives (a device memset for device memory).
+struct TensorMemory {
+  const char* name = "host";
+  void* (*allocate)(size_t bytes) = nullptr;
+  void (*release)(void* p) = nullptr;
+  void (*zero)(void* p, size_t bytes) = nullptr;
+};
+// The host default: 64-byte aligned operator new (AVX-512 loads), memset.
+TensorMemory host_tensor_memory();
+// Tensors allocated after this call use `m`; each tensor is released with the memory it came from.
+void set_tensor_memory(const TensorMemory& m);
+const TensorMemory& tensor_memory();
+
 inline int64_t shape_numel(const Shape& s) {
   int64_t n = 1;
   for (int64_t d : s) n *= d;
@@ -68,6 +84,7 @@ class Tensor {
   // shape vector (no allocation): how a layer points saved activations into an arena.
   void set_view(T* data, std::initializer_list<int64_t> dims) {
     storage_.reset();
+    zero_ = &zero_host;
     data_ = data;
     capacity_ = 0;
     shape_.assign(dims.begin(), dims.end());
@@ -91,7 +108,7 @@ class Tensor {
   const T& operator[](int64_t i) const { return data_[i]; }
 
   void zero() {
-    if (data_) std::memset(static_cast<void*>(data_), 0, sizeof(T) * numel());
+    if (data_ && numel() > 0) zero_(static_cast<void*>(data_), sizeof(T) * numel());
   }
 
   // View of rows [begin, end) along dim 0.
@@ -113,13 +130,17 @@ class Tensor {
   }
 
  private:
-  static std::shared_ptr<T[]> allocate(int64_t n) {
-    // 64-byte alignment for AVX-512 loads.
-    void* p = ::operator new[](sizeof(T) * n, std::align_val_t{64});
-    return std::shared_ptr<T[]>(static_cast<T*>(p), [](T* q) { ::operator delete[](q, std::align_val_t{64}); });
+  std::shared_ptr<T[]> allocate(int64_t n) {
+    const TensorMemory& m = tensor_memory();
+    zero_ = m.zero;
+    return std::shared_ptr<T[]>(static_cast<T*>(m.allocate(sizeof(T) * n)), [release = m.release](T* q) { release(q); });
   }
+  // Views of external memory are host memory (tests, checkpoint I/O); owned storage
+  // zeroes the way its memory does.
+  static void zero_host(void* p, size_t bytes) { std::memset(p, 0, bytes); }
 
   std::shared_ptr<T[]> storage_;
+  void (*zero_)(void*, size_t) = &zero_host;
   T* data_ = nullptr;
   Shape shape_;
   int64_t capacity_ = 0;
