@@ -13,6 +13,7 @@
 #include "launch/commands.h"
 #include "launch/config_schema.h"
 #include "launch/signals.h"
+#include "launch/training_backend.h"
 #include "launch/trainer.h"
 #include "runtime/device.h"
 
@@ -45,7 +46,7 @@ int train_command(const CliCommand& cmd) {
   MpiRuntime mpi;
   try {
     validate_world(cfg, mpi.world_size());
-    require_usable_device(cfg.train.device);
+    require_usable_training_device(cfg.train);
   } catch (const ConfigError& e) {
     // Every rank finds the same; one says so.
     if (mpi.world_rank() == 0) std::fprintf(stderr, "switchyard: %s\n", e.what());

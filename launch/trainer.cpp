@@ -7,9 +7,11 @@
 #include <cstdio>
 #include <span>
 
+#include "comm/mpi_runtime.h"
 #include "launch/checkpointing.h"
 #include "launch/config_schema.h"
 #include "launch/signals.h"
+#include "launch/training_backend.h"
 #include "runtime/device.h"
 #include "runtime/lr_schedule.h"
 #include "runtime/profile.h"
@@ -43,7 +45,9 @@ Trainer::Trainer(const Config& cfg, Collectives& comm)
       rank_(comm.rank(Group::world)),
       ep_size_(comm.size(Group::ep)),
       ep_rank_(comm.rank(Group::ep)),
-      backend_(make_training_backend(cfg.train, cfg.parallel.threads)) {
+      // Before the model: on cuda this makes every tensor allocated afterwards device-addressable.
+      backend_(make_training_backend(cfg.train, cfg.parallel.threads,
+                                     RankPlacement{comm.rank(Group::node), comm.size(Group::node), local_hostname()})) {
   model_ = std::make_unique<Transformer<float>>(cfg_.model, cfg_.moe, ep_rank_, ep_size_);
   init_parameters(model_->params(), cfg_.train.seed);
   optimizer_ = std::make_unique<AdamW<float>>(model_->params(), cfg_.train);

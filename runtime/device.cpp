@@ -5,16 +5,13 @@
 
 namespace sy {
 
-std::string device_refusal(DeviceKind device, const CudaProbe& probe, bool training_wired) {
+std::string device_refusal(DeviceKind device, const CudaProbe& probe) {
   if (device != DeviceKind::cuda) return "";
   if (!probe.built)
     return "train.device = cuda: this build has no CUDA backend (configure with -DSWITCHYARD_CUDA=ON)";
   if (probe.device_count <= 0)
     return "train.device = cuda: no usable CUDA device (" +
            (probe.error.empty() ? std::string("the CUDA runtime reports 0 devices") : probe.error) + ")";
-  if (!training_wired)
-    return "train.device = cuda: the CUDA training path is not wired yet (the CUDA kernels exist, but model "
-           "tensors live in host memory); use train.device = cpu";
   return "";
 }
 
@@ -22,11 +19,6 @@ void require_usable_device(DeviceKind device) {
   if (device != DeviceKind::cuda) return;
   const std::string reason = device_refusal(device, probe_cuda());
   if (!reason.empty()) throw ConfigError(reason);
-}
-
-Backend<float> make_training_backend(const TrainConfig& train, int threads) {
-  require_usable_device(train.device);
-  return make_cpu_backend<float>(threads, train.precision);
 }
 
 int device_for_local_rank(int local_rank, int ranks_on_node, int device_count, const std::string& host) {

@@ -23,23 +23,24 @@ bool cuda_backend_built();
 // Asks the CUDA runtime (cudaGetDeviceCount); never throws.
 CudaProbe probe_cuda();
 
+// The CUDA training backend on GPU `device`: sets the device, makes Tensor storage CUDA
+// managed memory (set_tensor_memory; host code such as routing plans and MPI reads
+// it too), and wraps the CUDA op groups so every op ends with a stream
+// synchronisation — host code may touch any tensor between ops.  Throws ConfigError
+// (exit 2) when the build has no CUDA backend or the GPU lacks concurrent managed
+// access (needed because the comm thread reads tensors while kernels run).
+// Call before the model allocates any tensor.
+Backend<float> make_cuda_training_backend(int device);
+
 // --- pure decisions (runtime/device.cpp) -------------------------------------------------
-// Whether the training loop can run on CUDA devices.  It cannot yet: model code keeps its
-// tensors in host memory (runtime/tensor.h), so the CUDA kernels have nothing to run on.
-constexpr bool kCudaTrainingWired = false;
 
 // Empty when train.device = `device` can be used, else the one-line reason (exit code 2):
 //   "train.device = cuda: this build has no CUDA backend (configure with -DSWITCHYARD_CUDA=ON)"
 //   "train.device = cuda: no usable CUDA device (<runtime error>)"
-//   "train.device = cuda: the CUDA training path is not wired yet (...)"
-std::string device_refusal(DeviceKind device, const CudaProbe& probe, bool training_wired = kCudaTrainingWired);
+std::string device_refusal(DeviceKind device, const CudaProbe& probe);
 
 // Throws ConfigError with device_refusal's text when it is not empty (probes CUDA only for cuda).
 void require_usable_device(DeviceKind device);
-
-// The backend the trainer computes with for train.device: the CPU backend, after
-// require_usable_device (so cuda is refused with its reason until training is wired).
-Backend<float> make_training_backend(const TrainConfig& train, int threads);
 
 // One GPU per rank, chosen by the rank's index among the ranks of its node.  Throws
 // ConfigError when the node has fewer devices than ranks ("train.device = cuda: ...").

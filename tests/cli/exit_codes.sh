@@ -42,8 +42,18 @@ expect 2 "model.n_heads" -- "$sy" train --config "$tiny" --model.n_heads=5
 expect 2 "model.moe_layers" -- "$sy" train --config "$tiny" --model.moe_layers=7
 expect 2 "parallel.ep" -- "$sy" train --config "$tiny" --parallel.ep=3
 expect 2 "SWITCHYARD_TEST_NODE_SIZE" -- env SWITCHYARD_TEST_NODE_SIZE=two "$sy" train --config "$tiny" --parallel.a2a=hierarchical
-# Which of the three refusals depends on the build and the machine (tests/unit/device_test.cpp checks each).
-expect 2 "^switchyard: train.device = cuda: (this build has no CUDA backend|no usable CUDA device|the CUDA training path is not wired yet)" -- "$sy" train --config "$tiny" --train.device=cuda
+# Which refusal depends on the build and the machine (tests/unit/device_test.cpp checks each); with a GPU it trains.
+if nvidia-smi -L >/dev/null 2>&1; then
+  if "$sy" train --config "$tiny" --train.device=cuda --train.steps=2 >"$tmp/out" 2>&1 && grep -q "^step 2/2" "$tmp/out"; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1))
+    echo "FAIL: train.device = cuda on a machine with a GPU:"; tail -5 "$tmp/out" | sed 's/^/  /'
+  fi
+else
+  expect 2 "^switchyard: train.device = cuda: (this build has no CUDA backend|no usable CUDA device)" -- "$sy" train --config "$tiny" --train.device=cuda
+fi
+expect 2 "^switchyard: train.(device = cuda|precision = bf16 with train.device = cuda)" -- "$sy" train --config "$tiny" --train.device=cuda --train.precision=bf16
 expect 2 "no_such.ini" -- "$sy" train --config "$tmp/no_such.ini"
 expect 2 "usage|unknown|--bogus" -- "$sy" train --config "$tiny" --bogus
 

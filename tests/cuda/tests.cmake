@@ -12,6 +12,13 @@ foreach(name cuda_check_test cuda_ops_test)
                        DISCOVERY_TIMEOUT 60)
 endforeach()
 
+# The whole model on the CUDA training backend vs the CPU backend (model code, so it links sy_launch).
+add_executable(cuda_training_test ${CMAKE_CURRENT_SOURCE_DIR}/cuda/cuda_training_test.cpp)
+target_compile_options(cuda_training_test PRIVATE ${SWITCHYARD_WARNINGS})
+target_link_libraries(cuda_training_test PRIVATE sy_launch GTest::gtest_main)
+gtest_discover_tests(cuda_training_test PROPERTIES LABELS cuda ENVIRONMENT "OPENBLAS_NUM_THREADS=1;OMP_NUM_THREADS=1"
+                     DISCOVERY_TIMEOUT 60)
+
 # NCCL all-to-all and all-reduce, directly and through the CommEngine, with 2 ranks (one GPU each).
 add_executable(nccl_collectives_test ${CMAKE_CURRENT_SOURCE_DIR}/cuda/nccl_collectives_test.cpp)
 target_compile_options(nccl_collectives_test PRIVATE ${SWITCHYARD_WARNINGS})
