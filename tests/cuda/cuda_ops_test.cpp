@@ -9,6 +9,7 @@
 #include <cmath>
 #include <vector>
 
+#include "device_skip.h"
 #include "runtime/backend.h"
 #include "runtime/cuda/cuda_backend.h"
 #include "runtime/cuda/grouped_gemm_runs.h"
@@ -17,17 +18,6 @@
 
 namespace sy {
 namespace {
-
-std::string no_device_reason() {
-  const CudaProbe p = probe_cuda();
-  return p.device_count > 0 ? "" : (p.error.empty() ? "0 devices" : p.error);
-}
-
-#define SKIP_WITHOUT_DEVICE()                                     \
-  do {                                                            \
-    if (const std::string why = no_device_reason(); !why.empty()) \
-      GTEST_SKIP() << "no CUDA device: " << why;                  \
-  } while (0)
 
 template <class T>
 constexpr double kTol = std::is_same_v<T, float> ? 1e-5 : 3e-2;

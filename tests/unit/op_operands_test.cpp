@@ -20,8 +20,7 @@
 
 #include "model/transformer.h"
 #include "runtime/hooked_backend.h"
-#include "runtime/optimizer.h"
-#include "runtime/rng.h"
+#include "small_models.h"
 
 namespace sy {
 namespace {
@@ -89,93 +88,37 @@ struct Case {
 void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
 
 std::vector<Case> cases() {
-  ModelConfig base;
-  base.vocab_size = 37;
-  base.d_model = 16;
-  base.n_layers = 2;
-  base.n_heads = 2;
-  base.d_ff = 24;
-  base.max_seq_len = 16;
   std::vector<Case> out;
-  {  // fairseq: LayerNorm, GELU, sinusoidal, biases, tied, top-2 with capacity drops, dense + MoE, 2 chunks.
-    Case c{"fairseq", base, {}, 2};
-    c.model.positions = Positions::sinusoidal;
-    c.model.position_offset = 2;
-    c.model.scale_embeddings = true;
-    c.model.moe_layers = {1};
-    c.moe.num_experts = 4;
-    c.moe.top_k = 2;
-    c.moe.d_expert = 24;
-    c.moe.capacity_factor = 1.0;
-    c.moe.normalize_topk = true;
-    c.moe.aux_loss_coef = 0.01;
-    out.push_back(c);
-  }
-  {  // OLMoE: RMSNorm, SwiGLU, RoPE, GQA, untied, dropless top-4 of 8, shared expert, z-loss, Gumbel selection.
-    Case c{"olmoe", base, {}};
-    c.model.n_heads = 4;
-    c.model.n_kv_heads = 2;
-    c.model.norm = NormKind::rmsnorm;
-    c.model.activation = Activation::swiglu;
-    c.model.positions = Positions::rope;
-    c.model.bias = false;
-    c.model.tie_embeddings = false;
-    c.model.moe_layers = {0, 1};
-    c.moe.num_experts = 8;
-    c.moe.top_k = 4;
-    c.moe.d_expert = 8;
-    c.moe.shared_experts = 1;
-    c.moe.aux_loss_coef = 0.01;
-    c.moe.z_loss_coef = 0.001;
-    c.moe.router_noise = RouterNoise::gumbel;
-    out.push_back(c);
-  }
-  {  // Learned positions, ReLU, router input jitter, loss-free expert bias.
-    Case c{"learned_relu_jitter", base, {}};
-    c.model.positions = Positions::learned;
-    c.model.activation = Activation::relu;
-    c.model.moe_layers = {0};
-    c.moe.num_experts = 4;
-    c.moe.top_k = 1;
-    c.moe.router_noise = RouterNoise::jitter;
-    c.moe.bias_update_rate = 0.001;
-    out.push_back(c);
-  }
+  const test::SmallModel fairseq = test::fairseq_style(), olmoe = test::olmoe_style();
+  out.push_back({"fairseq_2chunks", fairseq.model, fairseq.moe, 2});
+  Case o{"olmoe_gumbel", olmoe.model, olmoe.moe};
+  o.moe.router_noise = RouterNoise::gumbel;
+  out.push_back(o);
+  // Learned positions, ReLU, router input jitter, loss-free expert bias, top-1.
+  Case c{"learned_relu_jitter", test::small_base(), {}};
+  c.model.activation = Activation::relu;
+  c.model.moe_layers = {0};
+  c.moe.num_experts = 4;
+  c.moe.top_k = 1;
+  c.moe.router_noise = RouterNoise::jitter;
+  c.moe.bias_update_rate = 0.001;
+  out.push_back(c);
   return out;
 }
 
 // Three training steps and one evaluation pass; returns every loss.
 std::vector<double> run(const Backend<float>& be, const Case& c) {
-  Transformer<float> model(c.model, c.moe);
-  for (auto* layer : model.moe_layers()) layer->set_a2a_chunks(c.a2a_chunks);
-  init_parameters(model.params(), 11);
-  TrainConfig tc;
-  tc.lr = 1e-2;
-  AdamW<float> opt(model.params(), tc);
-  register_gemm_weights(be, model.params());
-  LocalDispatcher<float> dispatcher;
-  StepContext ctx;
-  ctx.batch = 2;
-  ctx.seq_len = 12;
-  std::vector<int32_t> tokens(ctx.batch * (ctx.seq_len + 1));
+  test::SmallRun<float> r(be, {c.model, c.moe}, 11, 1e-2);
+  for (auto* layer : r.model.moe_layers()) layer->set_a2a_chunks(c.a2a_chunks);
   std::vector<double> losses;
-  for (int step = 1; step <= 4; ++step) {
-    Rng rng(300 + step);
-    for (auto& t : tokens) t = static_cast<int32_t>(rng.below(c.model.vocab_size));
-    ctx.step = step;
-    ctx.training = step < 4;
-    if (!ctx.training) {
-      losses.push_back(model.forward_loss(be, ctx, tokens.data(), dispatcher).ce_sum);
-      break;
-    }
-    model.params().zero_grad();
-    const MicroBatchLoss l = model.forward_backward(be, ctx, tokens.data(), dispatcher);
-    const double norm = std::sqrt(grad_sum_squares(be, model.params(), ParamGroup::dense) +
-                                  grad_sum_squares(be, model.params(), ParamGroup::expert));
-    opt.step(be, tc.lr, clip_factor(norm, 1.0));
+  for (int step = 1; step <= 3; ++step) {
+    r.draw(step, 300 + step);
+    const MicroBatchLoss l = r.step(be);
     losses.push_back(l.ce_sum);
     losses.push_back(l.aux);
   }
+  r.ctx.training = false;
+  losses.push_back(r.model.forward_loss(be, r.ctx, r.tokens.data(), r.dispatcher).ce_sum);
   return losses;
 }
 

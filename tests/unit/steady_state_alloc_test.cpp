@@ -22,6 +22,7 @@
 #include "runtime/error.h"
 #include "runtime/optimizer.h"
 #include "runtime/rng.h"
+#include "small_models.h"
 
 namespace {
 std::atomic<bool> g_counting{false};
@@ -89,46 +90,13 @@ struct Case {
 void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
 
 std::vector<Case> cases() {
-  ModelConfig base;
-  base.vocab_size = 37;
-  base.d_model = 16;
-  base.n_layers = 2;
-  base.n_heads = 2;
-  base.d_ff = 24;
-  base.max_seq_len = 16;
   std::vector<Case> out;
-  {  // fairseq style: LayerNorm, GELU, sinusoidal, biases, tied, top-2 with capacity drops, one dense layer.
-    Case c{"fairseq", base, {}, 1};
-    c.model.positions = Positions::sinusoidal;
-    c.model.position_offset = 2;
-    c.model.scale_embeddings = true;
-    c.model.moe_layers = {1};
-    c.moe.num_experts = 4;
-    c.moe.top_k = 2;
-    c.moe.d_expert = 24;
-    c.moe.capacity_factor = 1.0;
-    c.moe.normalize_topk = true;
-    c.moe.aux_loss_coef = 0.01;
-    out.push_back(c);
-  }
-  {  // OLMoE style: RMSNorm, SwiGLU, RoPE, GQA, untied, dropless top-4 of 8, shared expert, z-loss; 2 threads.
-    Case c{"olmoe_2threads", base, {}, 2};
-    c.model.n_heads = 4;
-    c.model.n_kv_heads = 2;
-    c.model.norm = NormKind::rmsnorm;
-    c.model.activation = Activation::swiglu;
-    c.model.positions = Positions::rope;
-    c.model.bias = false;
-    c.model.tie_embeddings = false;
-    c.model.moe_layers = {0, 1};
-    c.moe.num_experts = 8;
-    c.moe.top_k = 4;
-    c.moe.d_expert = 8;
-    c.moe.shared_experts = 1;
-    c.moe.aux_loss_coef = 0.01;
-    c.moe.z_loss_coef = 0.001;
-    out.push_back(c);
-  }
+  // fairseq style: LayerNorm, GELU, sinusoidal, biases, tied, top-2 with capacity drops, one dense layer.
+  const test::SmallModel fairseq = test::fairseq_style();
+  out.push_back({"fairseq", fairseq.model, fairseq.moe, 1});
+  // OLMoE style: RMSNorm, SwiGLU, RoPE, GQA, untied, dropless top-4 of 8, shared expert, z-loss; 2 threads.
+  const test::SmallModel olmoe = test::olmoe_style();
+  out.push_back({"olmoe_2threads", olmoe.model, olmoe.moe, 2});
   // bf16 with packed weight copies (registered, refreshed by AdamW): the
   // copies are allocated at registration, before the first step.
   for (size_t i = 0, n = out.size(); i < n; ++i) {
@@ -151,32 +119,14 @@ TEST_P(SteadyState, StepsThreeToFiveAllocateNothing) {
   } catch (const ConfigError&) {
     GTEST_SKIP() << "no bf16 matmul on this CPU";
   }
-  Transformer<float> model(c.model, c.moe);
-  init_parameters(model.params(), 5);
-  TrainConfig tc;
-  tc.lr = 1e-2;  // large steps: the routing changes from step to step
-  AdamW<float> opt(model.params(), tc);
-  register_gemm_weights(be, model.params());
-  LocalDispatcher<float> dispatcher;
-  StepContext ctx;
-  ctx.batch = 2;
-  ctx.seq_len = 12;
-  ctx.training = true;
-  std::vector<int32_t> tokens(ctx.batch * (ctx.seq_len + 1));
-
+  test::SmallRun<float> r(be, {c.model, c.moe}, 5, 1e-2);  // large steps: the routing changes from step to step
   long steady = 0;
   g_library_allocs = 0;
   for (int step = 1; step <= 5; ++step) {
-    Rng rng(100 + step);  // fresh tokens every step, drawn before counting starts
-    for (auto& t : tokens) t = static_cast<int32_t>(rng.below(c.model.vocab_size));
-    ctx.step = step;
+    r.draw(step, 100 + step);  // fresh tokens, drawn before counting starts
     g_allocs = 0;
     g_counting = step >= 3;
-    model.params().zero_grad();
-    const MicroBatchLoss l = model.forward_backward(be, ctx, tokens.data(), dispatcher);
-    const double norm = std::sqrt(grad_sum_squares(be, model.params(), ParamGroup::dense) +
-                                  grad_sum_squares(be, model.params(), ParamGroup::expert));
-    opt.step(be, tc.lr, clip_factor(norm, 1.0));
+    const MicroBatchLoss l = r.step(be);
     g_counting = false;
     ASSERT_TRUE(std::isfinite(l.ce_sum)) << "step " << step;
     if (step >= 3) steady += g_allocs;
