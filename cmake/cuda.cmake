@@ -44,11 +44,13 @@ endif()
 
 # runtime/device.h's probe lives in sy_runtime (its callers do), so a static link
 # never meets it before its caller: cuda_present.cpp (asks cudart) or cuda_absent.cpp.
+# Without the backend, comm/device_transport.h's stub goes into sy_comm the same way.
 if(SWITCHYARD_HAVE_CUDA)
   target_sources(sy_runtime PRIVATE ${CMAKE_SOURCE_DIR}/runtime/device/cuda_present.cpp)
   target_link_libraries(sy_runtime PUBLIC CUDA::cudart)
 else()
   target_sources(sy_runtime PRIVATE ${CMAKE_SOURCE_DIR}/runtime/device/cuda_absent.cpp)
+  target_sources(sy_comm PRIVATE ${CMAKE_SOURCE_DIR}/comm/device_transport/nccl_absent.cpp)
 endif()
 
 if(SWITCHYARD_HAVE_CUDA)

@@ -44,7 +44,7 @@ void GradientSync::build(ParameterSet<float>& params, ParamGroup kind, Group gro
     if (b.group == group) {
       int64_t n = 0;
       for (auto* p : b.params) n += p->grad.numel();
-      b.buffer.resize(n);
+      b.buffer.resize({n});
     }
 }
 
@@ -58,7 +58,7 @@ void GradientSync::submit(Bucket& b) {
     std::memcpy(dst, p->grad.data(), sizeof(float) * p->grad.numel());
     dst += p->grad.numel();
   }
-  b.handle = comm_.all_reduce_sum(b.group, b.buffer.data(), static_cast<int64_t>(b.buffer.size()),
+  b.handle = comm_.all_reduce_sum(b.group, b.buffer.data(), b.buffer.numel(),
                                   std::string("grads.") + group_name(b.group) + " stage " + std::to_string(b.ready_stage));
   b.submitted = true;
 }

@@ -38,7 +38,7 @@ class GradientSync {
     Group group = Group::world;
     int ready_stage = 0;  // the bucket is complete once this stage is done
     std::vector<Parameter<float>*> params;
-    std::vector<float> buffer;
+    Tensor<float> buffer;  // tensor memory: with train.device = cuda the all-reduce runs on NCCL
     CommHandle handle;
     bool submitted = false;
   };

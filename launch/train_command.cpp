@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "comm/comm_engine.h"
+#include "comm/device_transport.h"
 #include "comm/fault_injecting_transport.h"
 #include "comm/hierarchical_a2a.h"
 #include "comm/mpi_runtime.h"
@@ -80,6 +81,13 @@ int train_command(const CliCommand& cmd) {
     }
     if (hierarchy)
       transport = std::make_unique<HierarchicalA2aTransport>(std::move(transport), std::move(hierarchy));
+  }
+  // train.device = cuda: collectives on tensors (all-to-alls, gradient buckets) go to
+  // NCCL on a stream of their own; host buffers still to MPI (flat or hierarchical).
+  if (cfg.train.device == DeviceKind::cuda) {
+    const int device = device_for_local_rank(grid.local_rank(), grid.ranks_on_this_node(), probe_cuda().device_count,
+                                             grid.hostname());
+    transport = make_device_transport(std::move(transport), grid, device);
   }
   CommEngine engine(grid, std::move(transport), cfg.parallel.stall_timeout_s);
 

@@ -4,9 +4,9 @@
 // choices, aux statistics, MPI transfers from the comm thread, checkpoint I/O), so
 // this first CUDA training path makes every Tensor CUDA managed memory and ends
 // every op with a stream synchronisation: whatever host code reads between ops is
-// complete, and nothing it writes races a kernel.  Correct first; the fast path
-// (device-resident plans, stream/event overlap, NCCL buckets) replaces the
-// synchronisation op by op.
+// complete, and nothing it writes races a kernel.  (Collectives on tensors run on
+// NCCL's own stream: comm/device_transport.h.)  Correct first; a device-resident
+// fast path would replace the synchronisation op by op.
 #include <cstdio>
 #include <string>
 
