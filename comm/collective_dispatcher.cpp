@@ -35,29 +35,53 @@ void regroup(const std::vector<int64_t>& recv_counts, const std::vector<int64_t>
     }
 }
 
-// A row all-to-all in flight.  Owns the staging rows (when regrouping is needed)
-// and what finishing needs from the layout, so the layout may go away first.
+}  // namespace
+
+// Staging buffers kept across transfers: a transfer borrows one and gives it back
+// when it is destroyed, so steady-state steps neither allocate nor page-fault in
+// fresh memory (a new 16 MiB buffer per transfer cost more than the copy itself).
+// Used from the compute thread only.
+template <class T>
+struct StagingPool {
+  std::vector<std::unique_ptr<Tensor<T>>> free;
+  std::unique_ptr<Tensor<T>> take() {
+    if (free.empty()) return std::make_unique<Tensor<T>>();
+    std::unique_ptr<Tensor<T>> t = std::move(free.back());
+    free.pop_back();
+    return t;
+  }
+};
+
+namespace {
+
+// A row all-to-all in flight.  Borrows the staging rows (when regrouping is needed)
+// and keeps what finishing needs from the layout, so the layout may go away first.
 template <class T>
 class RowAllToAll final : public RowTransfer<T>::InFlight {
  public:
-  RowAllToAll(bool to_experts, const ExpertLayout& layout, int64_t d, T* out)
+  RowAllToAll(bool to_experts, const ExpertLayout& layout, int64_t d, T* out, std::shared_ptr<StagingPool<T>> pool)
       : to_experts_(to_experts),
         peers_(layout.ep_size),
         local_experts_(layout.local_experts),
         d_(d),
         recv_counts_(layout.recv_counts),
         expert_offsets_(layout.expert_offsets),
-        out_(out) {}
+        out_(out),
+        pool_(std::move(pool)) {
+    if (needs_staging()) staging_ = pool_->take();
+  }
   ~RowAllToAll() override {
-    if (completed_) return;
-    try {
-      handle_.wait();  // the engine may still write into buffers we are about to release
-    } catch (...) {
+    if (!completed_) {
+      try {
+        handle_.wait();  // the engine may still write into buffers we are about to release
+      } catch (...) {
+      }
     }
+    if (staging_) pool_->free.push_back(std::move(staging_));
   }
 
   bool needs_staging() const { return peers_ > 1 && local_experts_ > 1; }
-  Tensor<T>& staging() { return staging_; }
+  Tensor<T>& staging() { return *staging_; }
   void set_handle(CommHandle h) { handle_ = std::move(h); }
   // Rows this rank sends to (sender-bound: receives from) each peer, on the expert side.
   std::vector<int64_t> expert_side_rows() const {
@@ -68,14 +92,14 @@ class RowAllToAll final : public RowTransfer<T>::InFlight {
   }
   // Sender-bound moves: expert-major rows into wire order.
   void pack(const T* expert_major) {
-    regroup(recv_counts_, expert_offsets_, peers_, local_experts_, d_, expert_major, staging_.data(), false);
+    regroup(recv_counts_, expert_offsets_, peers_, local_experts_, d_, expert_major, staging_->data(), false);
   }
 
   const T* complete() override {
     completed_ = true;
     handle_.wait();
     if (to_experts_ && needs_staging())
-      regroup(recv_counts_, expert_offsets_, peers_, local_experts_, d_, staging_.data(), out_, true);
+      regroup(recv_counts_, expert_offsets_, peers_, local_experts_, d_, staging_->data(), out_, true);
     return out_;
   }
 
@@ -85,7 +109,8 @@ class RowAllToAll final : public RowTransfer<T>::InFlight {
   int64_t d_;
   std::vector<int64_t> recv_counts_, expert_offsets_;
   T* out_;
-  Tensor<T> staging_;
+  std::shared_ptr<StagingPool<T>> pool_;
+  std::unique_ptr<Tensor<T>> staging_;
   CommHandle handle_;
   bool completed_ = false;
 };
@@ -94,7 +119,10 @@ class RowAllToAll final : public RowTransfer<T>::InFlight {
 
 template <class T>
 CollectiveDispatcher<T>::CollectiveDispatcher(Collectives& comm)
-    : comm_(comm), ep_size_(comm.size(Group::ep)), ep_rank_(comm.rank(Group::ep)) {}
+    : comm_(comm),
+      ep_size_(comm.size(Group::ep)),
+      ep_rank_(comm.rank(Group::ep)),
+      staging_(std::make_shared<StagingPool<T>>()) {}
 
 template <class T>
 std::vector<ExpertLayout> CollectiveDispatcher<T>::exchange_counts(std::span<const DispatchPlan> chunks,
@@ -142,8 +170,8 @@ RowTransfer<T> CollectiveDispatcher<T>::start(RowMove move, const ExpertLayout& 
   SY_ASSERT(layout.ep_size == ep_size_ && layout.ep_rank == ep_rank_, "layout of another EP group");
   const bool to_experts = moves_to_experts(move);
   const int64_t out_rows = to_experts ? layout.recv_rows() : layout.send_rows();
-  buffer.resize({out_rows, d});
-  auto flight = std::make_unique<RowAllToAll<T>>(to_experts, layout, d, buffer.data());
+  buffer.resize_for_overwrite({out_rows, d});  // every row arrives (or is regrouped) before anyone reads it
+  auto flight = std::make_unique<RowAllToAll<T>>(to_experts, layout, d, buffer.data(), staging_);
 
   const int64_t row_bytes = d * int64_t(sizeof(T));
   std::vector<int64_t> sender_side = layout.send_counts, expert_side = flight->expert_side_rows();
@@ -153,7 +181,7 @@ RowTransfer<T> CollectiveDispatcher<T>::start(RowMove move, const ExpertLayout& 
   const void* send = rows;
   void* recv = buffer.data();
   if (flight->needs_staging()) {
-    flight->staging().resize({layout.recv_rows(), d});  // the expert side, in wire order
+    flight->staging().resize_for_overwrite({layout.recv_rows(), d});  // the expert side, in wire order
     if (to_experts) {
       recv = flight->staging().data();
     } else {

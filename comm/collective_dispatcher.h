@@ -1,9 +1,14 @@
 // comm/collective_dispatcher.h — CollectiveDispatcher<T>: the MoE Dispatcher over Collectives (EP all-to-alls, world all-reduce).
 #pragma once
+#include <memory>
+
 #include "comm/collectives.h"
 #include "model/dispatcher.h"
 
 namespace sy {
+
+template <class T>
+struct StagingPool;
 
 // Every call is one collective, issued whether or not this rank has rows:
 //   exchange_counts   all_to_all_v over Group::ep, C·L int64 per peer (for each
@@ -16,7 +21,8 @@ namespace sy {
 // expert-major order when finished; sender-bound moves pack expert-major rows
 // source-major before sending, and land directly in the caller's buffer in plan
 // order.  With one peer or one local expert both orders coincide and the staging
-// copy is skipped.
+// copy is skipped.  Landing and staging buffers are reused without zero fills
+// (every row is written before it is read).
 template <class T>
 class CollectiveDispatcher final : public Dispatcher<T> {
  public:
@@ -33,6 +39,7 @@ class CollectiveDispatcher final : public Dispatcher<T> {
  private:
   Collectives& comm_;
   int ep_size_ = 1, ep_rank_ = 0;
+  std::shared_ptr<StagingPool<T>> staging_;  // staging rows reused by every transfer (transfers share ownership)
 };
 
 }  // namespace sy

@@ -69,6 +69,12 @@ class Tensor {
   // The same for a braced shape, t.resize({N, d}): assigns into the existing
   // shape vector, so a steady-state resize allocates nothing at all.
   void resize(std::initializer_list<int64_t> dims) {
+    resize_for_overwrite(dims);
+    zero();
+  }
+  // resize without the zero fill, for a buffer whose every element the caller
+  // writes before reading (an all-to-all's landing rows): contents are stale.
+  void resize_for_overwrite(std::initializer_list<int64_t> dims) {
     int64_t n = 1;
     for (int64_t x : dims) n *= x;
     if (n > capacity_) {
@@ -78,7 +84,6 @@ class Tensor {
       capacity_ = n;
     }
     shape_.assign(dims.begin(), dims.end());
-    zero();
   }
   // Makes this tensor a non-owning view of `data` with shape `dims`, reusing the
   // shape vector (no allocation): how a layer points saved activations into an arena.
