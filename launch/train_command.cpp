@@ -16,7 +16,6 @@
 #include "launch/signals.h"
 #include "launch/training_backend.h"
 #include "launch/trainer.h"
-#include "runtime/device.h"
 
 namespace sy {
 
@@ -84,11 +83,9 @@ int train_command(const CliCommand& cmd) {
   }
   // train.device = cuda: collectives on tensors (all-to-alls, gradient buckets) go to
   // NCCL on a stream of their own; host buffers still to MPI (flat or hierarchical).
-  if (cfg.train.device == DeviceKind::cuda) {
-    const int device = device_for_local_rank(grid.local_rank(), grid.ranks_on_this_node(), probe_cuda().device_count,
-                                             grid.hostname());
-    transport = make_device_transport(std::move(transport), grid, device);
-  }
+  if (cfg.train.device == DeviceKind::cuda)
+    transport = make_device_transport(std::move(transport), grid,
+                                      rank_device({grid.local_rank(), grid.ranks_on_this_node(), grid.hostname()}));
   CommEngine engine(grid, std::move(transport), cfg.parallel.stall_timeout_s);
 
   // Start-up errors (config, data, checkpoint) usually strike every rank alike.

@@ -12,7 +12,6 @@
 #include "launch/config_schema.h"
 #include "launch/signals.h"
 #include "launch/training_backend.h"
-#include "runtime/device.h"
 #include "runtime/lr_schedule.h"
 #include "runtime/profile.h"
 

@@ -6,6 +6,10 @@
 
 namespace sy {
 
+int rank_device(const RankPlacement& where) {
+  return device_for_local_rank(where.local_rank, where.ranks_on_node, probe_cuda().device_count, where.host);
+}
+
 void require_usable_training_device(const TrainConfig& train) {
   require_usable_device(train.device);
   if (train.device == DeviceKind::cuda && train.precision != Precision::fp32)
@@ -15,10 +19,7 @@ void require_usable_training_device(const TrainConfig& train) {
 
 Backend<float> make_training_backend(const TrainConfig& train, int threads, const RankPlacement& where) {
   require_usable_training_device(train);
-  if (train.device == DeviceKind::cuda) {
-    const int device = device_for_local_rank(where.local_rank, where.ranks_on_node, probe_cuda().device_count, where.host);
-    return make_cuda_training_backend(device);
-  }
+  if (train.device == DeviceKind::cuda) return make_cuda_training_backend(rank_device(where));
   return make_cpu_backend<float>(threads, train.precision);
 }
 

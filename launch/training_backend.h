@@ -14,6 +14,10 @@ struct RankPlacement {
   std::string host = "localhost";
 };
 
+// The GPU of a rank: its index among the ranks of its node (ConfigError when the node
+// has fewer visible devices than ranks).
+int rank_device(const RankPlacement& where);
+
 // Throws ConfigError (exit 2) with a one-line reason when train.device or its
 // combination with train.precision cannot be used here: cuda without a CUDA build
 // or device; bf16 with cuda (the CUDA training path computes in fp32).

@@ -1,9 +1,9 @@
 // runtime/profile.cpp — the per-thread state behind the scoped phase timers.
 #include "runtime/profile.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
-#include <algorithm>
 #include <cstring>
 #include <string>
 
