@@ -11,10 +11,11 @@ int rank_device(const RankPlacement& where) {
 }
 
 void require_usable_training_device(const TrainConfig& train) {
-  require_usable_device(train.device);
+  // The configuration's own contradiction first: it is the same answer on every machine.
   if (train.device == DeviceKind::cuda && train.precision != Precision::fp32)
     throw ConfigError("train.precision = bf16 with train.device = cuda: the CUDA training path computes in fp32 "
                       "(its bf16 kernels are not wired into training); use train.precision = fp32");
+  require_usable_device(train.device);
 }
 
 Backend<float> make_training_backend(const TrainConfig& train, int threads, const RankPlacement& where) {

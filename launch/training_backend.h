@@ -19,8 +19,8 @@ struct RankPlacement {
 int rank_device(const RankPlacement& where);
 
 // Throws ConfigError (exit 2) with a one-line reason when train.device or its
-// combination with train.precision cannot be used here: cuda without a CUDA build
-// or device; bf16 with cuda (the CUDA training path computes in fp32).
+// combination with train.precision cannot be used here: bf16 with cuda (the CUDA
+// training path computes in fp32; checked first), cuda without a CUDA build or device.
 void require_usable_training_device(const TrainConfig& train);
 
 // cpu: the CPU backend with `threads` and train.precision.  cuda: GPU

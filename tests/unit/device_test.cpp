@@ -1,6 +1,7 @@
 // tests/unit/device_test.cpp — train.device decisions: the refusal messages (exit 2), this build's answer, GPU per local rank.
 #include <gtest/gtest.h>
 
+#include "launch/training_backend.h"
 #include "runtime/device.h"
 #include "runtime/error.h"
 
@@ -52,6 +53,23 @@ TEST(Device, ThisBuildAnswersCudaAsItsProbeSays) {
     EXPECT_EQ(e.what(), expected);
     EXPECT_EQ(e.code(), ExitCode::usage);
   }
+}
+
+// bf16 with cuda is refused on any machine, before the device is even looked for.
+TEST(Device, Bf16WithCudaIsRefusedEverywhere) {
+  TrainConfig train;
+  train.device = DeviceKind::cuda;
+  train.precision = Precision::bf16;
+  try {
+    require_usable_training_device(train);
+    FAIL() << "bf16 with cuda accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(std::string(e.what()).rfind("train.precision = bf16 with train.device = cuda: ", 0), 0u) << e.what();
+    EXPECT_EQ(e.code(), ExitCode::usage);
+  }
+  train.device = DeviceKind::cpu;
+  EXPECT_NO_THROW(require_usable_training_device(train));  // the CPU backend decides bf16 by the CPU
+  EXPECT_EQ(make_training_backend(TrainConfig{}, 1).name, "cpu");
 }
 
 TEST(Device, OneGpuPerRankByLocalRank) {

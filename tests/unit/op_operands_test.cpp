@@ -183,5 +183,23 @@ TEST(TensorMemory, AllocatesZeroesAndReleasesThroughTheInstalledMemory) {
   EXPECT_TRUE(g_live.empty());
 }
 
+// resize_for_overwrite: no zero fill and, within capacity, no allocation (the dispatcher's landing buffers).
+TEST(TensorMemory, ResizeForOverwriteNeitherZeroesNorReallocates) {
+  TrackedTensorMemory tracked;
+  Tensor<float> t({4, 3});
+  for (int64_t i = 0; i < t.numel(); ++i) t[i] = float(i + 1);
+  const int64_t allocs = g_allocations, zeroes = g_zeroes;
+  const float* data = t.data();
+  t.resize_for_overwrite({2, 5});
+  EXPECT_TRUE(t.has_shape({2, 5}));
+  EXPECT_EQ(t.data(), data);
+  for (int64_t i = 0; i < t.numel(); ++i) EXPECT_EQ(t[i], float(i + 1));
+  EXPECT_EQ(g_allocations, allocs);
+  EXPECT_EQ(g_zeroes, zeroes);
+  t.resize_for_overwrite({5, 5});  // beyond capacity: a new allocation, still no zero fill
+  EXPECT_EQ(g_allocations, allocs + 1);
+  EXPECT_EQ(g_zeroes, zeroes);
+}
+
 }  // namespace
 }  // namespace sy
