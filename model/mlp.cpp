@@ -80,7 +80,7 @@ struct GroupScratch {
   std::vector<int> active;
   std::vector<int64_t> rows;
   std::vector<const Linear<T>*> fc1, fc2, fc3;
-  std::vector<GemmGroupItem<T>> items, data_items;
+  std::vector<GemmGroupItem<T>> items;
 };
 template <class T>
 GroupScratch<T>& group_scratch() {
@@ -123,26 +123,32 @@ void linear_forward_group(const Backend<T>& be, const std::vector<int>& active, 
     if (lin[j]->bias()) be.core->add_bias(rows[j], lin[j]->out(), lin[j]->bias()->value.data(), y_of(j));
 }
 
-// dW_j += dy_jᵀ·x_j, db_j += Σ dy_j, and dx_j = dy_j·W_j (or += when accumulate_dx), grouped.
-template <class T, class X, class DY, class DX>
-void linear_backward_group(const Backend<T>& be, const std::vector<int>& active, const std::vector<int64_t>& rows,
-                           const std::vector<const Linear<T>*>& lin, X x_of, DY dy_of, DX dx_of, bool accumulate_dx) {
-  std::vector<GemmGroupItem<T>>& weight_items = group_scratch<T>().items;
-  std::vector<GemmGroupItem<T>>& data_items = group_scratch<T>().data_items;
-  weight_items.clear();
-  data_items.clear();
+// dW_j += dy_jᵀ·x_j and db_j += Σ dy_j, grouped.
+template <class T, class X, class DY>
+void linear_weight_grad_group(const Backend<T>& be, const std::vector<int>& active, const std::vector<int64_t>& rows,
+                              const std::vector<const Linear<T>*>& lin, X x_of, DY dy_of) {
+  std::vector<GemmGroupItem<T>>& items = group_scratch<T>().items;
+  items.clear();
   for (int j : active) {
     const Linear<T>& l = *lin[j];
-    weight_items.push_back(
-        {l.out(), l.in(), rows[j], dy_of(j), l.out(), x_of(j), l.in(), l.weight()->grad.data(), l.in()});
-    data_items.push_back({rows[j], l.in(), l.out(), dy_of(j), l.out(), l.weight()->value.data(), l.in(), dx_of(j),
-                          l.in()});
+    items.push_back({l.out(), l.in(), rows[j], dy_of(j), l.out(), x_of(j), l.in(), l.weight()->grad.data(), l.in()});
   }
-  be.core->gemm_grouped(true, false, T(1), T(1), weight_items.data(), int64_t(weight_items.size()));
+  be.core->gemm_grouped(true, false, T(1), T(1), items.data(), int64_t(items.size()));
   for (int j : active)
     if (lin[j]->bias()) be.core->bias_grad(rows[j], lin[j]->out(), dy_of(j), lin[j]->bias()->grad.data());
-  be.core->gemm_grouped(false, false, T(1), accumulate_dx ? T(1) : T(0), data_items.data(),
-                        int64_t(data_items.size()));
+}
+
+// dx_j = dy_j·W_j (or += when accumulate_dx), grouped.
+template <class T, class DY, class DX>
+void linear_data_grad_group(const Backend<T>& be, const std::vector<int>& active, const std::vector<int64_t>& rows,
+                            const std::vector<const Linear<T>*>& lin, DY dy_of, DX dx_of, bool accumulate_dx) {
+  std::vector<GemmGroupItem<T>>& items = group_scratch<T>().items;
+  items.clear();
+  for (int j : active) {
+    const Linear<T>& l = *lin[j];
+    items.push_back({rows[j], l.in(), l.out(), dy_of(j), l.out(), l.weight()->value.data(), l.in(), dx_of(j), l.in()});
+  }
+  be.core->gemm_grouped(false, false, T(1), accumulate_dx ? T(1) : T(0), items.data(), int64_t(items.size()));
 }
 
 }  // namespace
@@ -184,6 +190,13 @@ template <class T>
 void Mlp<T>::backward_group(const Backend<T>& be, const std::vector<Mlp>& experts, const int64_t* counts,
                             const int64_t* offsets, const T* x, const T* dy, T* dx,
                             std::vector<MlpActivations<T>>& acts) {
+  backward_group_data(be, experts, counts, offsets, dy, dx, acts);
+  backward_group_weights(be, experts, counts, offsets, x, dy, acts);
+}
+
+template <class T>
+void Mlp<T>::backward_group_data(const Backend<T>& be, const std::vector<Mlp>& experts, const int64_t* counts,
+                                 const int64_t* offsets, const T* dy, T* dx, std::vector<MlpActivations<T>>& acts) {
   const int L = static_cast<int>(experts.size());
   if (L == 0) return;
   const int64_t d = experts[0].fc1_.in();
@@ -191,16 +204,15 @@ void Mlp<T>::backward_group(const Backend<T>& be, const std::vector<Mlp>& expert
   GroupScratch<T>& g = group_lists(experts, counts);
   const std::vector<int>& active = g.active;
   const std::vector<int64_t>& rows = g.rows;
-  const std::vector<const Linear<T>*>&fc1 = g.fc1, &fc2 = g.fc2, &fc3 = g.fc3;
   for (int j : active) {
     ensure(acts[j].da, rows[j], experts[j].hidden());
   }
-  auto x_of = [&](int j) { return x + offsets[j] * d; };
   auto dx_of = [&](int j) { return dx + offsets[j] * d; };
-  linear_backward_group(
-      be, active, rows, fc2, [&](int j) { return static_cast<const T*>(acts[j].a.data()); },
-      [&](int j) { return dy + offsets[j] * d; }, [&](int j) { return acts[j].da.data(); }, false);
-  // As in backward(): the activation's input gradients overwrite h1 (and h3).
+  linear_data_grad_group(
+      be, active, rows, g.fc2, [&](int j) { return dy + offsets[j] * d; }, [&](int j) { return acts[j].da.data(); },
+      false);
+  // As in backward(): the activation's input gradients overwrite h1 (and h3),
+  // where backward_group_weights reads them.
   for (int j : active) {
     const int64_t n = rows[j] * experts[j].hidden();
     MlpActivations<T>& a = acts[j];
@@ -212,11 +224,32 @@ void Mlp<T>::backward_group(const Backend<T>& be, const std::vector<Mlp>& expert
         break;
     }
   }
-  linear_backward_group(
-      be, active, rows, fc1, x_of, [&](int j) { return static_cast<const T*>(acts[j].h1.data()); }, dx_of, false);
+  linear_data_grad_group(
+      be, active, rows, g.fc1, [&](int j) { return static_cast<const T*>(acts[j].h1.data()); }, dx_of, false);
   if (act == Activation::swiglu)
-    linear_backward_group(
-        be, active, rows, fc3, x_of, [&](int j) { return static_cast<const T*>(acts[j].h3.data()); }, dx_of, true);
+    linear_data_grad_group(
+        be, active, rows, g.fc3, [&](int j) { return static_cast<const T*>(acts[j].h3.data()); }, dx_of, true);
+}
+
+template <class T>
+void Mlp<T>::backward_group_weights(const Backend<T>& be, const std::vector<Mlp>& experts, const int64_t* counts,
+                                    const int64_t* offsets, const T* x, const T* dy,
+                                    std::vector<MlpActivations<T>>& acts) {
+  const int L = static_cast<int>(experts.size());
+  if (L == 0) return;
+  const int64_t d = experts[0].fc1_.in();
+  GroupScratch<T>& g = group_lists(experts, counts);
+  const std::vector<int>& active = g.active;
+  const std::vector<int64_t>& rows = g.rows;
+  auto x_of = [&](int j) { return x + offsets[j] * d; };
+  linear_weight_grad_group(
+      be, active, rows, g.fc2, [&](int j) { return static_cast<const T*>(acts[j].a.data()); },
+      [&](int j) { return dy + offsets[j] * d; });
+  linear_weight_grad_group(be, active, rows, g.fc1, x_of,
+                           [&](int j) { return static_cast<const T*>(acts[j].h1.data()); });
+  if (experts[0].act_ == Activation::swiglu)
+    linear_weight_grad_group(be, active, rows, g.fc3, x_of,
+                             [&](int j) { return static_cast<const T*>(acts[j].h3.data()); });
 }
 
 template class Mlp<float>;

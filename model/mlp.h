@@ -47,6 +47,15 @@ class Mlp {
   static void backward_group(const Backend<T>& be, const std::vector<Mlp>& experts, const int64_t* counts,
                              const int64_t* offsets, const T* x, const T* dy, T* dx,
                              std::vector<MlpActivations<T>>& acts);
+  // backward_group in its two halves, data first: dx (and the activation
+  // gradients, left in acts' h1/h3), then the weight and bias gradients from
+  // those.  The MoE layer sends dx back to its source ranks between the two, so
+  // the weight-gradient GEMMs hide that transfer.
+  static void backward_group_data(const Backend<T>& be, const std::vector<Mlp>& experts, const int64_t* counts,
+                                  const int64_t* offsets, const T* dy, T* dx, std::vector<MlpActivations<T>>& acts);
+  static void backward_group_weights(const Backend<T>& be, const std::vector<Mlp>& experts, const int64_t* counts,
+                                     const int64_t* offsets, const T* x, const T* dy,
+                                     std::vector<MlpActivations<T>>& acts);
 
  private:
   Activation act_ = Activation::gelu;

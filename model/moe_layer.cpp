@@ -112,12 +112,17 @@ void MoeLayer<T>::experts_forward(const Backend<T>& be, int c) {
 }
 
 template <class T>
-void MoeLayer<T>::experts_backward(const Backend<T>& be, int c, const T* d_out) {
-  const int64_t d = d_model_;
+void MoeLayer<T>::experts_backward_data(const Backend<T>& be, int c, const T* d_out) {
   const ExpertLayout& layout = layouts_[c];
-  T* d_in = d_recv_.data() + recv_begin_[c] * d;
-  Mlp<T>::backward_group(be, experts_, layout.expert_counts.data(), layout.expert_offsets.data(), recv_[c], d_out,
-                         d_in, expert_acts_[c]);
+  Mlp<T>::backward_group_data(be, experts_, layout.expert_counts.data(), layout.expert_offsets.data(), d_out,
+                              d_recv_.data() + recv_begin_[c] * d_model_, expert_acts_[c]);
+}
+
+template <class T>
+void MoeLayer<T>::experts_backward_weights(const Backend<T>& be, int c, const T* d_out) {
+  const ExpertLayout& layout = layouts_[c];
+  Mlp<T>::backward_group_weights(be, experts_, layout.expert_counts.data(), layout.expert_offsets.data(), recv_[c],
+                                 d_out, expert_acts_[c]);
 }
 
 template <class T>
@@ -273,8 +278,8 @@ void MoeLayer<T>::backward(const Backend<T>& be, const StepContext& ctx, const T
   }
 
   // Back through the exchange and the experts.  back_bufs_[c] is free once every
-  // back_[c] has been read (above); recv_bufs_[c] once the experts' backward has
-  // read recv_[c].
+  // back_[c] has been read (above).  The input gradients land in dx_bufs_, not in
+  // recv_bufs_: the weight gradients still read recv_[c] while they travel.
   auto start = [&](RowMove move, int c, const T* rows, std::vector<Tensor<T>>& bufs) {
     return dispatcher.start(move, layouts_[c], d, rows, bufs[c], chunk_labels_[c]);
   };
@@ -295,6 +300,7 @@ void MoeLayer<T>::backward(const Backend<T>& be, const StepContext& ctx, const T
     shared_[s].backward(be, u, dy, N, du, shared_acts_[s], /*accumulate_dx=*/true);
 
   d_recv_.resize({recv_begin_[C], d});
+  dx_bufs_.resize(C);
   auto scatter = [&](int c, const T* d_sorted) {
     prof::Scope ps(prof::Phase::permute);
     const DispatchPlan& p = chunk_plans_[c];
@@ -308,9 +314,14 @@ void MoeLayer<T>::backward(const Backend<T>& be, const StepContext& ctx, const T
       returning = start(RowMove::combine_backward, c + 1, d_back_.data() + row_begin_[c + 1] * d, back_bufs_);
     {
       prof::Scope ps(prof::Phase::experts);
-      experts_backward(be, c, d_out);
+      experts_backward_data(be, c, d_out);
     }
-    sending_back[c] = start(RowMove::dispatch_backward, c, d_recv_.data() + recv_begin_[c] * d, recv_bufs_);
+    // The input gradients travel back while the weight gradients are computed.
+    sending_back[c] = start(RowMove::dispatch_backward, c, d_recv_.data() + recv_begin_[c] * d, dx_bufs_);
+    {
+      prof::Scope ps(prof::Phase::experts);
+      experts_backward_weights(be, c, d_out);
+    }
     if (c > 0) scatter(c - 1, finish_transfer(sending_back[c - 1]));
   }
   scatter(C - 1, finish_transfer(sending_back[C - 1]));

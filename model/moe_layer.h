@@ -61,7 +61,8 @@ class MoeLayer {
   // du [N, d] overwritten; parameter gradients accumulated, including those of the aux and z terms.
   // The mirror image: combine_backward(0) in flight while the router and shared
   // experts run backward; then combine_backward(c+1) and dispatch_backward(c−1)
-  // in flight while the experts run chunk c backward.
+  // in flight while the experts run chunk c backward, and dispatch_backward(c)
+  // while chunk c's expert weight gradients are computed (after its input gradients).
   void backward(const Backend<T>& be, const StepContext& ctx, const T* u, const T* dy, T* du,
                 Dispatcher<T>& dispatcher);
 
@@ -122,6 +123,7 @@ class MoeLayer {
   Tensor<T> shared_out_;
   // Backward scratch.
   Tensor<T> dgate_, d_back_, d_recv_;
+  std::vector<Tensor<T>> dx_bufs_;  // [C] landing buffers of the input gradients sent back
   // Reused every step so steady-state steps do not allocate.
   std::vector<double> stat_buf_;           // [2E + 1] f, P and the micro-batch count
   Tensor<T> aux_dprob_;                    // [E] (an op operand: tensor memory)
@@ -139,7 +141,10 @@ class MoeLayer {
   void gather_chunk(const Backend<T>& be, int c, const T* u);
   void bind_expert_arena(int64_t N);
   void experts_forward(const Backend<T>& be, int c);
-  void experts_backward(const Backend<T>& be, int c, const T* d_out);
+  // Chunk c's expert backward in two halves (Mlp::backward_group_data / _weights):
+  // d_recv_ rows first, so they can be sent back before the weight gradients.
+  void experts_backward_data(const Backend<T>& be, int c, const T* d_out);
+  void experts_backward_weights(const Backend<T>& be, int c, const T* d_out);
 };
 
 }  // namespace sy
