@@ -117,13 +117,13 @@ std::filesystem::path Trainer::save() {
   return path;
 }
 
-double Trainer::global_grad_norm() {
-  // Dense gradients are identical on every rank after the sync; every expert
-  // appears exactly once in each EP group, so its squares are summed over the
-  // EP group only.
-  double expert_sq = grad_sum_squares(backend_, model_->params(), ParamGroup::expert);
-  comm_.all_reduce_sum(Group::ep, &expert_sq, 1, "grad_norm.experts").wait();
-  return std::sqrt(grad_sum_squares(backend_, model_->params(), ParamGroup::dense) + expert_sq);
+CommHandle Trainer::start_expert_norm(double& expert_sq) {
+  // Every expert appears exactly once in each EP group, so its squares are
+  // summed over the EP group only (dense gradients are identical on every rank
+  // after the sync and need no sum).
+  prof::Scope ps(prof::Phase::grad_norm);
+  expert_sq = grad_sum_squares(backend_, model_->params(), ParamGroup::expert);
+  return comm_.all_reduce_sum(Group::ep, &expert_sq, 1, "grad_norm.experts");
 }
 
 StepStats Trainer::train_step() {
@@ -174,11 +174,21 @@ StepStats Trainer::train_step() {
       reduce_buf_[layer_at(i) + 2] += s.router_entropy;
     }
   }
+  // Started before waiting for the gradient buckets, so they overlap the last
+  // ones: the step statistics, and the experts' share of the gradient norm when
+  // the expert gradients are final as the backward ends (no expert-DP replicas,
+  // hence no expert buckets).
+  CommHandle stats =
+      comm_.all_reduce_sum(Group::world, reduce_buf_.data(), int64_t(reduce_buf_.size()), "step.stats");
+  const bool experts_final = comm_.size(Group::expert_dp) == 1;
+  double expert_sq = 0;
+  CommHandle expert_norm;
+  if (experts_final) expert_norm = start_expert_norm(expert_sq);
   if (grad_sync_->active()) {
     prof::Scope ps(prof::Phase::grad_sync);
     grad_sync_->finish();
   }
-  comm_.all_reduce_sum(Group::world, reduce_buf_.data(), int64_t(reduce_buf_.size()), "step.stats").wait();
+  stats.wait();
 
   StepStats st;
   st.step = step;
@@ -197,7 +207,9 @@ StepStats Trainer::train_step() {
 
   {
     prof::Scope ps(prof::Phase::grad_norm);
-    st.grad_norm = global_grad_norm();
+    if (!experts_final) expert_norm = start_expert_norm(expert_sq);
+    expert_norm.wait();
+    st.grad_norm = std::sqrt(grad_sum_squares(backend_, model_->params(), ParamGroup::dense) + expert_sq);
   }
   if (!std::isfinite(st.loss) || !std::isfinite(st.grad_norm)) {
     char msg[160];

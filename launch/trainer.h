@@ -62,7 +62,9 @@ class Trainer {
   Command next_command();
   void log_step(const StepStats& s);
   void resume_if_configured();
-  double global_grad_norm();
+  // Sums the squares of this rank's expert gradients into expert_sq and starts
+  // their sum over the EP group (expert_sq must live until the handle is waited).
+  CommHandle start_expert_norm(double& expert_sq);
 
   Config cfg_;
   Collectives& comm_;

@@ -74,8 +74,8 @@ def params(ckpt):
 
 
 def scenario_invariance():
-    """(W, ep) in {(1,1), (2,1), (2,2), (4,2), (4,4)}, a2a_chunks 1 and 3: losses within 1e-5 over
-    10 steps, parameters after step 1 within 1e-5 of the one-rank run."""
+    """(W, ep) in {(1,1), (2,1), (2,2), (4,2), (4,4)}, a2a_chunks 1 and 3: losses and gradient norms
+    within 1e-5 over 10 steps, parameters after step 1 within 1e-5 of the one-rank run."""
     runs = {}
     with tempfile.TemporaryDirectory() as tmp:
         for world, ep, chunks in [(1, 1, 1), (2, 1, 1), (2, 2, 1), (4, 2, 1), (4, 4, 1), (2, 2, 3), (4, 4, 3)]:
@@ -86,12 +86,17 @@ def scenario_invariance():
             if rc != 0:
                 print(out[-3000:])
                 continue
-            runs[(world, ep, chunks)] = ([m["loss"] for m in metrics(f"{d}/metrics.jsonl")],
+            m = metrics(f"{d}/metrics.jsonl")
+            runs[(world, ep, chunks)] = ([x["loss"] for x in m], [x["grad_norm"] for x in m],
                                          params(os.path.join(d, "step-00000001")))
-        ref_losses, ref_params = runs.pop((1, 1, 1))
-        for key, (losses, p) in runs.items():
+        ref_losses, ref_norms, ref_params = runs.pop((1, 1, 1))
+        for key, (losses, norms, p) in runs.items():
             worst = max(abs(a - b) / abs(b) for a, b in zip(losses, ref_losses))
             check(len(losses) == 10 and worst <= 1e-5, f"{key}: 10 losses within 1e-5 relative (worst {worst:.2e})")
+            # The norm sums expert squares over the EP group and dense ones once: any rank's
+            # share missing or counted twice shows here even when clipping does not act.
+            worst = max(abs(a - b) / abs(b) for a, b in zip(norms, ref_norms))
+            check(len(norms) == 10 and worst <= 1e-5, f"{key}: 10 grad norms within 1e-5 relative (worst {worst:.2e})")
             check(set(p) == set(ref_params), f"{key}: step-1 checkpoint holds every parameter once")
             worst_p = max(float(np.max(np.abs(p[n] - ref_params[n]))) / max(1.0, float(np.max(np.abs(ref_params[n]))))
                           for n in ref_params if n in p)
