@@ -30,15 +30,27 @@ void GradientSync::build(ParameterSet<float>& params, ParamGroup kind, Group gro
   const int64_t cap = std::max<int64_t>(1, static_cast<int64_t>(bucket_mb * 1024 * 1024 / sizeof(float)));
   Bucket* open = nullptr;
   int64_t open_elems = 0;
-  for (auto* p : order) {
-    if (!open || open_elems >= cap) {
-      open = &buckets_.emplace_back();
-      open->group = group;
-      open_elems = 0;
+  auto start_bucket = [&] {
+    open = &buckets_.emplace_back();
+    open->group = group;
+    open_elems = 0;
+  };
+  for (size_t i = 0; i < order.size();) {
+    // Stage s holds order[i, j).  It joins the open bucket only if all of it
+    // fits: a bucket goes out when its last stage is done, so a later stage
+    // must not hold back the earlier stages' gradients already waiting in it.
+    const int s = stage_of(order[i]->name, n_layers);
+    size_t j = i;
+    int64_t stage_elems = 0;
+    while (j < order.size() && stage_of(order[j]->name, n_layers) == s) stage_elems += order[j++]->grad.numel();
+    if (!open || open_elems + stage_elems > cap) start_bucket();
+    for (; i < j; ++i) {
+      const int64_t n = order[i]->grad.numel();
+      if (open_elems > 0 && open_elems + n > cap) start_bucket();  // a stage larger than a bucket is split
+      open->params.push_back(order[i]);
+      open->ready_stage = s;
+      open_elems += n;
     }
-    open->params.push_back(p);
-    open->ready_stage = stage_of(p->name, n_layers);  // the smallest stage so far: the last to finish
-    open_elems += p->grad.numel();
   }
   for (auto& b : buckets_)
     if (b.group == group) {
