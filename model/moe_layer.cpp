@@ -82,10 +82,12 @@ void MoeLayer<T>::bind_expert_arena(int64_t N) {
   const int C = static_cast<int>(layouts_.size());
   const int64_t rows = recv_begin_[C], H = experts_[0].hidden();
   // Sized once for the most rows a micro-batch can bring (N·k without EP), so
-  // changing routing never reallocates; EP peers may send more, then it grows.
+  // changing routing never reallocates; EP peers may send more, then it grows
+  // (by half at least: Tensor's growth).  Not zeroed: every activation row is
+  // written before it is read.
   if (rows > arena_rows_ || arena_.empty()) {
     arena_rows_ = std::max(rows, N * top_k_);
-    arena_.resize({arena_kinds_, arena_rows_, H});
+    arena_.resize_for_overwrite({arena_kinds_, arena_rows_, H});
   }
   T* base = arena_.data();
   const int64_t kind = arena_rows_ * H;
@@ -196,12 +198,12 @@ void MoeLayer<T>::forward(const Backend<T>& be, const StepContext& ctx, const T*
     row_begin_[c + 1] = row_begin_[c] + chunk_plans_[c].rows();
     recv_begin_[c + 1] = recv_begin_[c] + layouts_[c].recv_rows();
   }
-  sorted_in_.resize({plan_.rows(), d});
+  sorted_in_.resize_for_overwrite({plan_.rows(), d});  // every row gathered below
   {
     prof::Scope ps(prof::Phase::permute);
     for (int c = 0; c < C; ++c) gather_chunk(be, c, u);
   }
-  expert_out_.resize({recv_begin_[C], d});
+  expert_out_.resize_for_overwrite({recv_begin_[C], d});  // every row written by its expert
   recv_bufs_.resize(C);
   back_bufs_.resize(C);
   recv_.assign(C, nullptr);
@@ -269,7 +271,7 @@ void MoeLayer<T>::backward(const Backend<T>& be, const StepContext& ctx, const T
   // Through the weighted un-permute: row gradients and gate gradients (zero for dropped assignments).
   prof::Scope combine_scope(prof::Phase::combine);
   dgate_.resize({N, top_k_});
-  d_back_.resize({plan_.rows(), d});
+  d_back_.resize_for_overwrite({plan_.rows(), d});  // every row written below
   for (int c = 0; c < C; ++c) {
     const DispatchPlan& p = chunk_plans_[c];
     be.moe->combine_rows_backward(p.rows(), d, row_token_[c].data(), row_assignment_[c].data(),
@@ -299,7 +301,7 @@ void MoeLayer<T>::backward(const Backend<T>& be, const StepContext& ctx, const T
   for (size_t s = 0; s < shared_.size(); ++s)
     shared_[s].backward(be, u, dy, N, du, shared_acts_[s], /*accumulate_dx=*/true);
 
-  d_recv_.resize({recv_begin_[C], d});
+  d_recv_.resize_for_overwrite({recv_begin_[C], d});  // every row written by its expert
   dx_bufs_.resize(C);
   auto scatter = [&](int c, const T* d_sorted) {
     prof::Scope ps(prof::Phase::permute);

@@ -56,13 +56,7 @@ class Tensor {
   // Reshape to `shape`, zero-filled.  Reallocates only when the owned capacity is
   // too small, so buffers reused every step stop allocating after the first.
   void resize(Shape shape) {
-    int64_t n = shape_numel(shape);
-    if (n > capacity_) {
-      SY_ASSERT(data_ == nullptr || storage_, "cannot grow a view");
-      storage_ = allocate(n);
-      data_ = storage_.get();
-      capacity_ = n;
-    }
+    ensure_capacity(shape_numel(shape));
     shape_ = std::move(shape);
     zero();
   }
@@ -77,12 +71,7 @@ class Tensor {
   void resize_for_overwrite(std::initializer_list<int64_t> dims) {
     int64_t n = 1;
     for (int64_t x : dims) n *= x;
-    if (n > capacity_) {
-      SY_ASSERT(data_ == nullptr || storage_, "cannot grow a view");
-      storage_ = allocate(n);
-      data_ = storage_.get();
-      capacity_ = n;
-    }
+    ensure_capacity(n);
     shape_.assign(dims.begin(), dims.end());
   }
   // Makes this tensor a non-owning view of `data` with shape `dims`, reusing the
@@ -135,6 +124,19 @@ class Tensor {
   }
 
  private:
+  // First allocation: exactly n.  A buffer that must grow again (MoE landing
+  // rows, expert activations: their row counts follow the routing, step after
+  // step) grows by at least half, so a slowly rising maximum costs a few
+  // reallocations, not one (with page faults and, for resize, a zero fill of
+  // fresh memory) at every new maximum.
+  void ensure_capacity(int64_t n) {
+    if (n <= capacity_) return;
+    SY_ASSERT(data_ == nullptr || storage_, "cannot grow a view");
+    const int64_t grown = storage_ ? std::max(n, capacity_ + capacity_ / 2) : n;
+    storage_ = allocate(grown);
+    data_ = storage_.get();
+    capacity_ = grown;
+  }
   std::shared_ptr<T[]> allocate(int64_t n) {
     const TensorMemory& m = tensor_memory();
     zero_ = m.zero;

@@ -201,5 +201,30 @@ TEST(TensorMemory, ResizeForOverwriteNeitherZeroesNorReallocates) {
   EXPECT_EQ(g_zeroes, zeroes);
 }
 
+TEST(TensorMemory, FirstAllocationIsExactAndRegrowthTakesAtLeastHalfAgain) {
+  TrackedTensorMemory tracked;
+  Tensor<float> t({100});
+  const int64_t allocs = g_allocations;
+  t.resize_for_overwrite({101});  // grows again: capacity 150
+  EXPECT_EQ(g_allocations, allocs + 1);
+  const float* data = t.data();
+  t.resize_for_overwrite({150});  // within it: routing that rises a little more costs nothing
+  t.resize({3, 50});
+  EXPECT_EQ(t.data(), data);
+  EXPECT_EQ(g_allocations, allocs + 1);
+  t.resize_for_overwrite({151});
+  EXPECT_EQ(g_allocations, allocs + 2);
+  t.resize_for_overwrite({225});  // 150 + 75
+  EXPECT_EQ(g_allocations, allocs + 2);
+  t.resize_for_overwrite({1000});  // a jump past half again: exactly what is asked
+  t.resize_for_overwrite({226});
+  EXPECT_EQ(g_allocations, allocs + 3);
+  Tensor<float> exact;
+  exact.resize({7});
+  const int64_t before = g_allocations;
+  exact.resize({8});  // the first allocation had no slack
+  EXPECT_EQ(g_allocations, before + 1);
+}
+
 }  // namespace
 }  // namespace sy
