@@ -17,6 +17,7 @@ common=(train --config "$config" --parallel.threads=1 --train.steps="$steps" --l
 echo "config $config, $steps steps (first $skip left out), load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 ratios=()
 for ((r = 1; r <= repeats; r++)); do
+  rm -f "$out/w1.jsonl" "$out/w2.jsonl"  # --log.metrics appends: each pair reads only its own steps
   mpirun --allow-run-as-root --oversubscribe --bind-to none -np 1 "$build/switchyard" "${common[@]}" \
     --parallel.ep=1 --log.metrics="$out/w1.jsonl" >/dev/null
   mpirun --allow-run-as-root --oversubscribe --bind-to none -np 2 "$build/switchyard" "${common[@]}" \
