@@ -102,35 +102,29 @@ SY_CPU_CLONES void pack_transposed(const T* src, int64_t b, int64_t g, int64_t S
     }
 }
 
-// δ_t = dout_t · out_t for the nq rows of a query block (row stride `stride`).
+// δ_t = dout_t · out_t for the nq rows of a query block (row stride `stride`), in 8 lanes.
 template <class T>
 SY_CPU_CLONES void row_dots(int64_t nq, int64_t D, const T* __restrict a, const T* __restrict b, int64_t stride,
                             T* __restrict out) {
   for (int64_t r = 0; r < nq; ++r) {
-    T sum = 0;
-    for (int64_t d = 0; d < D; ++d) sum += a[r * stride + d] * b[r * stride + d];
-    out[r] = sum;
+    const T* ar = a + r * stride;
+    const T* br = b + r * stride;
+    T lane[8] = {};
+    int64_t d = 0;
+    for (; d + 8 <= D; d += 8)
+      for (int i = 0; i < 8; ++i) lane[i] += ar[d + i] * br[d + i];
+    for (; d < D; ++d) lane[0] += ar[d] * br[d];
+    out[r] = ((lane[0] + lane[4]) + (lane[1] + lane[5])) + ((lane[2] + lane[6]) + (lane[3] + lane[7]));
   }
-}
-
-// y[0, n) *= a.  GCC's -O2 ("very cheap") vectoriser only takes a loop whose
-// trip count is a visible multiple of the vector width and needs no alias
-// checks: hence the 8-aligned body and restrict.  noinline because inlined
-// copies lose that fact and stay scalar.
-template <class T>
-SY_CPU_CLONES __attribute__((noinline)) void scale_row(int64_t n, T a, T* __restrict y) {
-  const int64_t body = n & ~int64_t(7);
-  for (int64_t i = 0; i < body; ++i) y[i] *= a;
-  for (int64_t i = body; i < n; ++i) y[i] *= a;
 }
 
 // The tile products of attention (S = Q·Kᵀ, P·V, dP = dO·Vᵀ, dS·K, dSᵀ·Q, Pᵀ·dO)
 // are all small GEMMs C[R, w] (+)= alpha · A[R, m] · B[m, w] with row-major,
 // strided A, B, C (Kᵀ and Vᵀ come packed as [D, S], so B is always read along
 // rows).  They are too small for a library call per tile (a 32×64×64 product
-// is 0.26 MFLOP), so they run through a register-blocked kernel: up to 4 rows
-// of C × 16-float vectors held in registers while m rank-1 updates stream
-// through, each B vector loaded once for 4 rows.  Every C element is summed
+// is 0.26 MFLOP), so they run through a register-blocked kernel: up to 6 rows
+// (AVX2) or 4 rows (AVX-512) of C × 16-float vectors held in registers while m
+// rank-1 updates stream through, each B vector loaded once for all the rows.  Every C element is summed
 // over k in increasing order whatever the blocking, so results do not depend
 // on the thread count.
 constexpr int64_t kMaxBlock = 64;
@@ -139,7 +133,7 @@ constexpr int64_t kMaxHead = 256;
 // The portable version (double, and the float remainders narrower than 16).
 template <class T>
 void tile_gemm_ref(int64_t R, int64_t m, int64_t w, const T* a, int64_t lda, int64_t ak_stride, const T* b,
-                   int64_t ldb, T alpha, bool accumulate, T* c, int64_t ldc) {
+                   int64_t ldb, T alpha, bool accumulate, const T* cscale, T* c, int64_t ldc) {
   for (int64_t r = 0; r < R; ++r) {
     T acc[kMaxHead] = {};
     for (int64_t k = 0; k < m; ++k) {
@@ -148,7 +142,8 @@ void tile_gemm_ref(int64_t R, int64_t m, int64_t w, const T* a, int64_t lda, int
       for (int64_t j = 0; j < w; ++j) acc[j] += ak * brow[j];
     }
     T* cr = c + r * ldc;
-    for (int64_t j = 0; j < w; ++j) cr[j] = accumulate ? cr[j] + alpha * acc[j] : alpha * acc[j];
+    const T keep = cscale ? cscale[r] : T(1);
+    for (int64_t j = 0; j < w; ++j) cr[j] = accumulate ? keep * cr[j] + alpha * acc[j] : alpha * acc[j];
   }
 }
 
@@ -162,13 +157,14 @@ typedef float v8f __attribute__((vector_size(32), aligned(4)));
 // R rows × NV vectors of C, all accumulators in registers, while m rank-1
 // updates stream through.  Inlined into one kernel per instruction set below,
 // which fixes the register budget: AVX-512 has 32 zmm (R·NV ≤ 16 accumulators),
-// AVX2 16 ymm (R·NV ≤ 8, plus the NV vectors of B and a broadcast).  A v16f
+// AVX2 16 ymm (R·NV ≤ 12, plus the NV vectors of B and a broadcast).  A v16f
 // kernel compiled for AVX2 would need 32 ymm accumulators: it spilled every
 // update and ran attention at 2 GFLOP/s on an AMD Zen 3 (bench/RESULTS.md).
 template <class V, int R, int NV>
 __attribute__((always_inline)) inline void tile_body(int64_t m, const float* __restrict a, int64_t lda,
                                                       int64_t ak_stride, const float* __restrict b, int64_t ldb,
-                                                      float alpha, bool accumulate, float* __restrict c, int64_t ldc) {
+                                                      float alpha, bool accumulate, const float* __restrict cscale,
+                                                      float* __restrict c, int64_t ldc) {
   constexpr int L = sizeof(V) / sizeof(float);
   V acc[R][NV];
   for (int r = 0; r < R; ++r)
@@ -188,7 +184,7 @@ __attribute__((always_inline)) inline void tile_body(int64_t m, const float* __r
       if (accumulate) {
         V old;
         std::memcpy(&old, cp, sizeof(V));
-        out = old + out;
+        out = cscale ? cscale[r] * old + out : old + out;
       }
       std::memcpy(cp, &out, sizeof(V));
     }
@@ -196,14 +192,14 @@ __attribute__((always_inline)) inline void tile_body(int64_t m, const float* __r
 
 #define SY_TILE_ARGS                                                                                       \
   int64_t m, const float *__restrict a, int64_t lda, int64_t aks, const float *__restrict b, int64_t ldb, \
-      float alpha, bool accumulate, float *__restrict c, int64_t ldc
+      float alpha, bool accumulate, const float *__restrict cs, float *__restrict c, int64_t ldc
 template <int R, int NV>
 __attribute__((target("arch=x86-64-v4"), noinline)) void tile_kernel_avx512(SY_TILE_ARGS) {
-  tile_body<v16f, R, NV>(m, a, lda, aks, b, ldb, alpha, accumulate, c, ldc);
+  tile_body<v16f, R, NV>(m, a, lda, aks, b, ldb, alpha, accumulate, cs, c, ldc);
 }
 template <int R, int NV>
 __attribute__((target("arch=x86-64-v3"), noinline)) void tile_kernel_avx2(SY_TILE_ARGS) {
-  tile_body<v8f, R, NV>(m, a, lda, aks, b, ldb, alpha, accumulate, c, ldc);
+  tile_body<v8f, R, NV>(m, a, lda, aks, b, ldb, alpha, accumulate, cs, c, ldc);
 }
 #undef SY_TILE_ARGS
 
@@ -215,81 +211,155 @@ TileIsa tile_isa() {
   return isa;
 }
 
-// R rows of C in column strips: 64/32/16 columns (AVX-512) or 16/8 (AVX2),
-// the rest through the portable loop.
+// Rows [r, r + R) of C in column strips: 64/32/16 columns (AVX-512) or 16/8
+// (AVX2), the rest through the portable loop.
 template <int R>
-void tile_rows(int64_t m, int64_t w, const float* a, int64_t lda, int64_t aks, const float* b, int64_t ldb,
-               float alpha, bool accumulate, float* c, int64_t ldc) {
+void tile_rows(int64_t r, int64_t m, int64_t w, const float* a, int64_t lda, int64_t aks, const float* b,
+               int64_t ldb, float alpha, bool accumulate, const float* cscale, float* c, int64_t ldc) {
+  a += r * lda, c += r * ldc;
+  const float* cs = cscale ? cscale + r : nullptr;
   int64_t j = 0;
-  if (tile_isa() == TileIsa::avx512) {
-    for (; j + 64 <= w; j += 64) tile_kernel_avx512<R, 4>(m, a, lda, aks, b + j, ldb, alpha, accumulate, c + j, ldc);
-    if (j + 32 <= w) tile_kernel_avx512<R, 2>(m, a, lda, aks, b + j, ldb, alpha, accumulate, c + j, ldc), j += 32;
-    if (j + 16 <= w) tile_kernel_avx512<R, 1>(m, a, lda, aks, b + j, ldb, alpha, accumulate, c + j, ldc), j += 16;
-  } else if (tile_isa() == TileIsa::avx2) {
-    for (; j + 16 <= w; j += 16) tile_kernel_avx2<R, 2>(m, a, lda, aks, b + j, ldb, alpha, accumulate, c + j, ldc);
-    if (j + 8 <= w) tile_kernel_avx2<R, 1>(m, a, lda, aks, b + j, ldb, alpha, accumulate, c + j, ldc), j += 8;
+  const TileIsa isa = tile_isa();
+  if constexpr (R <= 4) {  // 6-row groups run on AVX2 only (tile_gemm)
+    if (isa == TileIsa::avx512) {
+      for (; j + 64 <= w; j += 64)
+        tile_kernel_avx512<R, 4>(m, a, lda, aks, b + j, ldb, alpha, accumulate, cs, c + j, ldc);
+      if (j + 32 <= w) tile_kernel_avx512<R, 2>(m, a, lda, aks, b + j, ldb, alpha, accumulate, cs, c + j, ldc), j += 32;
+      if (j + 16 <= w) tile_kernel_avx512<R, 1>(m, a, lda, aks, b + j, ldb, alpha, accumulate, cs, c + j, ldc), j += 16;
+    }
   }
-  if (j < w) tile_gemm_ref<float>(R, m, w - j, a, lda, aks, b + j, ldb, alpha, accumulate, c + j, ldc);
+  if (isa == TileIsa::avx2) {
+    for (; j + 16 <= w; j += 16) tile_kernel_avx2<R, 2>(m, a, lda, aks, b + j, ldb, alpha, accumulate, cs, c + j, ldc);
+    if (j + 8 <= w) tile_kernel_avx2<R, 1>(m, a, lda, aks, b + j, ldb, alpha, accumulate, cs, c + j, ldc), j += 8;
+  }
+  if (j < w) tile_gemm_ref<float>(R, m, w - j, a, lda, aks, b + j, ldb, alpha, accumulate, cs, c + j, ldc);
 }
 #endif
 
-// C[R, w] = alpha·A·B (accumulate: C += alpha·A·B), w ≤ kMaxHead, with
-// A[r][k] = a[r·lda + k·aks]: aks = 1 is a row-major A, lda = 1 a transposed
-// one (dSᵀ and Pᵀ are read straight from the [query][key] tiles).
+// The part of a tile product the causal mask leaves nonzero, for tiles of
+// query block t0 × key block s0 (diag = t0 − s0; key j of the block is visible
+// to query row r iff j ≤ r + diag).  The float kernels skip, per row group
+// [r, r + G), what the mask zeroes; the double path computes whole tiles and
+// stays the reference the float tests compare against.
+struct TileMask {
+  enum Kind {
+    none,
+    keys_in_columns,  // C = scores [query][key]: columns ≥ r + G + diag are left unwritten
+    keys_in_sum,      // C[query] = Σ_key: keys ≥ r + G + diag carry zero weight
+    queries_in_sum,   // C[key] = Σ_query: queries < r − diag carry zero weight
+  } kind = none;
+  int64_t diag = 0;
+};
+
+// C[R, w] = alpha·A·B, or with accumulate C = keep ⊙ C + alpha·A·B, where
+// keep[r] = cscale[r] scales row r of the old C (1 when cscale is null).
+// w ≤ kMaxHead; A[r][k] = a[r·lda + k·aks]: aks = 1 is a row-major A, lda = 1
+// a transposed one (dSᵀ and Pᵀ are read straight from the [query][key] tiles).
 template <class T>
 void tile_gemm(int64_t R, int64_t m, int64_t w, const T* a, int64_t lda, int64_t aks, const T* b, int64_t ldb,
-               T alpha, bool accumulate, T* c, int64_t ldc) {
+               T alpha, bool accumulate, T* c, int64_t ldc, const T* cscale = nullptr, TileMask mask = {}) {
 #if defined(__GNUC__) && defined(__x86_64__)
   if constexpr (std::is_same_v<T, float>) {
+    auto group = [&]<int G>(std::integral_constant<int, G>, int64_t r) {
+      int64_t k0 = 0, k1 = m, cols = w;
+      switch (mask.kind) {
+        case TileMask::keys_in_columns:  // whole 8-float strips
+          cols = std::min(w, (std::max<int64_t>(0, r + G + mask.diag) + 7) & ~int64_t(7));
+          break;
+        case TileMask::keys_in_sum: k1 = std::clamp<int64_t>(r + G + mask.diag, 0, m); break;
+        case TileMask::queries_in_sum: k0 = std::clamp<int64_t>(r - mask.diag, 0, m); break;
+        case TileMask::none: break;
+      }
+      // Skipped terms are zeros at the ends of each sum: every kept term is
+      // still added in increasing k, so no result changes.
+      tile_rows<G>(r, k1 - k0, cols, a + k0 * aks, lda, aks, b + k0 * ldb, ldb, alpha, accumulate, cscale, c, ldc);
+    };
     int64_t r = 0;
-    for (; r + 4 <= R; r += 4)
-      tile_rows<4>(m, w, a + r * lda, lda, aks, b, ldb, alpha, accumulate, c + r * ldc, ldc);
+    // Row groups of 6 on AVX2: 12 of the 16 ymm registers accumulate, enough
+    // independent FMA chains to cover the FMA latency (4 rows, 8 accumulators,
+    // ran bench/attention_kernels 5–10 % slower on a Zen 3).  AVX-512 keeps
+    // groups of 4 (4 × 4 of the 32 zmm).
+    if (tile_isa() == TileIsa::avx2)
+      for (; r + 6 <= R; r += 6) group(std::integral_constant<int, 6>{}, r);
+    for (; r + 4 <= R; r += 4) group(std::integral_constant<int, 4>{}, r);
     switch (R - r) {
-      case 3: tile_rows<3>(m, w, a + r * lda, lda, aks, b, ldb, alpha, accumulate, c + r * ldc, ldc); break;
-      case 2: tile_rows<2>(m, w, a + r * lda, lda, aks, b, ldb, alpha, accumulate, c + r * ldc, ldc); break;
-      case 1: tile_rows<1>(m, w, a + r * lda, lda, aks, b, ldb, alpha, accumulate, c + r * ldc, ldc); break;
+      case 3: group(std::integral_constant<int, 3>{}, r); break;
+      case 2: group(std::integral_constant<int, 2>{}, r); break;
+      case 1: group(std::integral_constant<int, 1>{}, r); break;
       default: break;
     }
     return;
   }
 #endif
-  tile_gemm_ref<T>(R, m, w, a, lda, aks, b, ldb, alpha, accumulate, c, ldc);
+  (void)mask;
+  tile_gemm_ref<T>(R, m, w, a, lda, aks, b, ldb, alpha, accumulate, cscale, c, ldc);
 }
 
-// max(p[0, n)) for 0 < n, vectorisable (std::max_element is a branchy scalar loop).
+// Key j of tile row r is visible iff j < visible(diag, r, nk): the causal mask
+// s ≤ t with diag = t0 − s0 (query block start − key block start).
+inline int64_t visible(int64_t diag, int64_t r, int64_t nk) { return std::clamp<int64_t>(diag + r + 1, 0, nk); }
+
+// One online-softmax step over a score tile p[nq][ld] (nk keys): row r's
+// visible scores become exp(p − m_r) with m_r its new running max (masked ones
+// 0), row_sum[r] is rescaled and extended, and keep[r] = exp(old max − m_r) is
+// the factor for what the row accumulated so far (applied by the P·V product).
+// One call per tile: per-row calls through the clone dispatcher cost as much
+// as the exps of a 64-key row.  The max and the sum run in 8 lanes.
 template <class T>
-SY_CPU_CLONES T row_max_of(int64_t n, const T* __restrict p) {
-  T m[8];
-  for (int i = 0; i < 8; ++i) m[i] = p[0];
-  int64_t j = 0;
-  for (; j + 8 <= n; j += 8)
-    for (int i = 0; i < 8; ++i) m[i] = p[j + i] > m[i] ? p[j + i] : m[i];
-  for (; j < n; ++j) m[0] = p[j] > m[0] ? p[j] : m[0];
-  for (int i = 1; i < 8; ++i) m[0] = m[i] > m[0] ? m[i] : m[0];
-  return m[0];
+SY_CPU_CLONES void softmax_tile(int64_t nq, int64_t nk, int64_t ld, int64_t diag, T* __restrict p,
+                                T* __restrict row_max, T* __restrict row_sum, T* __restrict keep) {
+  for (int64_t r = 0; r < nq; ++r) {
+    const int64_t n = visible(diag, r, nk);
+    T* pr = p + r * ld;
+    for (int64_t j = n; j < nk; ++j) pr[j] = 0;
+    if (n == 0) {
+      keep[r] = 1;
+      continue;
+    }
+    T lane[8];
+    for (int i = 0; i < 8; ++i) lane[i] = row_max[r];
+    int64_t j = 0;
+    for (; j + 8 <= n; j += 8)
+      for (int i = 0; i < 8; ++i) lane[i] = pr[j + i] > lane[i] ? pr[j + i] : lane[i];
+    for (; j < n; ++j) lane[0] = pr[j] > lane[0] ? pr[j] : lane[0];
+    T m = lane[0];
+    for (int i = 1; i < 8; ++i) m = lane[i] > m ? lane[i] : m;
+    for (int64_t jj = 0; jj < n; ++jj) pr[jj] = cpu_math::exp(pr[jj] - m);
+    for (int i = 0; i < 8; ++i) lane[i] = 0;
+    for (j = 0; j + 8 <= n; j += 8)
+      for (int i = 0; i < 8; ++i) lane[i] += pr[j + i];
+    for (; j < n; ++j) lane[0] += pr[j];
+    const T sum = ((lane[0] + lane[4]) + (lane[1] + lane[5])) + ((lane[2] + lane[6]) + (lane[3] + lane[7]));
+    keep[r] = cpu_math::exp(row_max[r] - m);  // 0 for the first visible block (old max −∞)
+    row_sum[r] = row_sum[r] * keep[r] + sum;
+    row_max[r] = m;
+  }
 }
 
-// dS = P ∘ (dP − δ) · scale over a tile row's n visible keys, in place of dP.
+// The backward's elementwise tile step: P = exp(S − lse_t) (S = the tile's
+// scaled scores in p) and dS = P ∘ (dP − δ_t) · scale in place of dP = dO·Vᵀ,
+// masked entries 0 in both.
 template <class T>
-SY_CPU_CLONES void ds_row(int64_t n, const T* __restrict p, T delta, T scale, T* __restrict dp) {
-  for (int64_t j = 0; j < n; ++j) dp[j] = p[j] * (dp[j] - delta) * scale;
-}
-
-// p[j] = exp(p[j] − m) for j < n; returns Σ p (in T, as the scalar loop did).
-template <class T>
-SY_CPU_CLONES T exp_shift_sum(int64_t n, T m, T* __restrict p) {
-  for (int64_t j = 0; j < n; ++j) p[j] = cpu_math::exp(p[j] - m);
-  T s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-  int64_t j = 0;
-  for (; j + 4 <= n; j += 4) s0 += p[j], s1 += p[j + 1], s2 += p[j + 2], s3 += p[j + 3];
-  for (; j < n; ++j) s0 += p[j];
-  return (s0 + s1) + (s2 + s3);
+SY_CPU_CLONES void ds_tile(int64_t nq, int64_t nk, int64_t ld, int64_t diag, const T* __restrict lse,
+                           const T* __restrict delta, T scale, T* __restrict p, T* __restrict dp) {
+  for (int64_t r = 0; r < nq; ++r) {
+    const int64_t n = visible(diag, r, nk);
+    T* pr = p + r * ld;
+    T* dpr = dp + r * ld;
+    for (int64_t j = n; j < nk; ++j) pr[j] = 0, dpr[j] = 0;
+    const T l = lse[r], d = delta[r];
+    for (int64_t j = 0; j < n; ++j) {
+      const T pj = cpu_math::exp(pr[j] - l);
+      pr[j] = pj;
+      dpr[j] = pj * (dpr[j] - d) * scale;
+    }
+  }
 }
 
 // Scratch of the attention kernels, one per piece of (b, g) pairs.
 template <class T>
 struct AttentionScratch {
-  std::vector<T> kt, vt, p, dp, acc, row_max, row_sum, delta;
+  std::vector<T> kt, vt, p, dp, acc, row_max, row_sum, keep, delta;
 };
 template <class T>
 void grow(std::vector<T>& v, int64_t n) {
@@ -349,7 +419,8 @@ void CpuAttentionOps<T>::attention_forward(int64_t B, int64_t S, int64_t Hq, int
   // (b, g) pairs are independent (each writes its own heads' out and lse rows):
   // they are split across the loop threads, each with its own scratch.
   auto size_scratch = [&](AttentionScratch<T>& sc) {
-    grow(sc.kt, D * S), grow(sc.p, bq * bk), grow(sc.acc, bq * D), grow(sc.row_max, bq), grow(sc.row_sum, bq);
+    grow(sc.kt, D * S), grow(sc.p, bq * bk), grow(sc.acc, bq * D), grow(sc.row_max, bq), grow(sc.row_sum, bq),
+        grow(sc.keep, bq);
   };
   const int64_t q_stride = Hq * D, kv_stride = Hkv * D;
   for_pair_pieces<T>(B * Hkv, size_scratch, [&](AttentionScratch<T>& sc, int64_t pair_begin, int64_t pair_end) {
@@ -358,6 +429,7 @@ void CpuAttentionOps<T>::attention_forward(int64_t B, int64_t S, int64_t Hq, int
     T* acc = sc.acc.data();
     T* row_max = sc.row_max.data();
     T* row_sum = sc.row_sum.data();
+    T* keep = sc.keep.data();
     for (int64_t pair = pair_begin; pair < pair_end; ++pair) {
       const int64_t b = pair / Hkv, g = pair % Hkv;
       pack_transposed(k, b, g, S, Hkv, D, kt);
@@ -370,24 +442,14 @@ void CpuAttentionOps<T>::attention_forward(int64_t B, int64_t S, int64_t Hq, int
           std::fill(acc, acc + bq * D, T(0));
           for (int64_t s0 = 0; s0 < t0 + nq; s0 += bk) {
             const int64_t nk = std::min(bk, t0 + nq - s0);
-            // Scores of the whole tile; entries above the diagonal are computed and then zeroed.
-            tile_gemm<T>(nq, D, nk, q_blk, q_stride, 1, kt + s0, S, scale, false, p, bk);
-            for (int64_t r = 0; r < nq; ++r) {
-              const int64_t n = std::max<int64_t>(0, std::min(nk, t0 + r + 1 - s0));  // causal: keys s ≤ t
-              T* pr = p + r * bk;
-              std::fill(pr + n, pr + nk, T(0));
-              if (n == 0) continue;
-              // Online softmax: rescale what earlier key blocks accumulated to the new running max.
-              const T m = std::max(row_max[r], row_max_of(n, pr));
-              const T correction = std::exp(row_max[r] - m);
-              if (correction != T(1)) {
-                row_sum[r] *= correction;
-                scale_row(D, correction, acc + r * D);
-              }
-              row_sum[r] += exp_shift_sum(n, m, pr);
-              row_max[r] = m;
-            }
-            tile_gemm<T>(nq, nk, D, p, bk, 1, v + ((b * S + s0) * Hkv + g) * D, kv_stride, T(1), true, acc, D);
+            // Scores up to the diagonal (whole 8-key strips); softmax_tile zeroes what the mask hides.
+            const int64_t diag = t0 - s0;
+            tile_gemm<T>(nq, D, nk, q_blk, q_stride, 1, kt + s0, S, scale, false, p, bk, nullptr,
+                         {TileMask::keys_in_columns, diag});
+            softmax_tile(nq, nk, bk, diag, p, row_max, row_sum, keep);
+            // acc = keep ⊙ acc + P·V: the rescale to the new running max rides on the product.
+            tile_gemm<T>(nq, nk, D, p, bk, 1, v + ((b * S + s0) * Hkv + g) * D, kv_stride, T(1), true, acc, D, keep,
+                         {TileMask::keys_in_sum, diag});
           }
           for (int64_t r = 0; r < nq; ++r) {
             const int64_t t = t0 + r;
@@ -447,22 +509,15 @@ void CpuAttentionOps<T>::attention_backward(int64_t B, int64_t S, int64_t Hq, in
           for (int64_t s0 = 0; s0 < t0 + nq; s0 += bk) {
             const int64_t nk = std::min(bk, t0 + nq - s0);
             const int64_t kv0 = ((b * S + s0) * Hkv + g) * D;
-            tile_gemm<T>(nq, D, nk, q_blk, q_stride, 1, kt + s0, S, scale, false, p, bk);
-            tile_gemm<T>(nq, D, nk, do_blk, q_stride, 1, vt + s0, S, T(1), false, dp, bk);
-            for (int64_t r = 0; r < nq; ++r) {
-              const int64_t t = t0 + r;
-              const int64_t n = std::max<int64_t>(0, std::min(nk, t + 1 - s0));
-              T* pr = p + r * bk;
-              T* dpr = dp + r * bk;
-              std::fill(pr + n, pr + nk, T(0));
-              std::fill(dpr + n, dpr + nk, T(0));
-              if (n == 0) continue;
-              exp_shift_sum(n, lse[(b * Hq + h) * S + t], pr);
-              ds_row(n, pr, delta[r], scale, dpr);
-            }
-            tile_gemm<T>(nq, nk, D, dp, bk, 1, k + kv0, kv_stride, T(1), true, dq_blk, q_stride);
-            tile_gemm<T>(nk, nq, D, dp, 1, bk, q_blk, q_stride, T(1), true, dk + kv0, kv_stride);
-            tile_gemm<T>(nk, nq, D, p, 1, bk, do_blk, q_stride, T(1), true, dv + kv0, kv_stride);
+            const int64_t diag = t0 - s0;
+            const TileMask scores{TileMask::keys_in_columns, diag}, by_key{TileMask::keys_in_sum, diag},
+                by_query{TileMask::queries_in_sum, diag};
+            tile_gemm<T>(nq, D, nk, q_blk, q_stride, 1, kt + s0, S, scale, false, p, bk, nullptr, scores);
+            tile_gemm<T>(nq, D, nk, do_blk, q_stride, 1, vt + s0, S, T(1), false, dp, bk, nullptr, scores);
+            ds_tile(nq, nk, bk, diag, lse + (b * Hq + h) * S + t0, delta, scale, p, dp);
+            tile_gemm<T>(nq, nk, D, dp, bk, 1, k + kv0, kv_stride, T(1), true, dq_blk, q_stride, nullptr, by_key);
+            tile_gemm<T>(nk, nq, D, dp, 1, bk, q_blk, q_stride, T(1), true, dk + kv0, kv_stride, nullptr, by_query);
+            tile_gemm<T>(nk, nq, D, p, 1, bk, do_blk, q_stride, T(1), true, dv + kv0, kv_stride, nullptr, by_query);
           }
         }
     }

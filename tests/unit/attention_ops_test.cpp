@@ -160,10 +160,23 @@ TEST(Attention, OutputDependsOnlyOnThePast) {
   }
 }
 
-TEST(Attention, Float32AgreesWithFloat64) {
-  const int64_t B = 2, T = 40, Hq = 4, Hkv = 2, D = 16;
+// The float tiles run through the register-blocked kernels (row groups of 6,
+// 4 and the rest; 16- and 8-float column strips; the scalar remainder), the
+// double ones through the portable loop.  Several key blocks per query block
+// exercise the online softmax's rescale of the running output.
+struct FloatCase {
+  int64_t T, D, block_q, block_k;
+};
+std::ostream& operator<<(std::ostream& os, const FloatCase& c) {
+  return os << "T" << c.T << " D" << c.D << " blocks " << c.block_q << "x" << c.block_k;
+}
+class AttentionFloat : public ::testing::TestWithParam<FloatCase> {};
+
+TEST_P(AttentionFloat, Float32AgreesWithFloat64) {
+  const FloatCase& c = GetParam();
+  const int64_t B = 2, T = c.T, Hq = 4, Hkv = 2, D = c.D;
   CpuAttentionOps<double> ops64;
-  CpuAttentionOps<float> ops32;
+  CpuAttentionOps<float> ops32(c.block_q, c.block_k);
   Tensor<double> q({B, T, Hq, D}), k({B, T, Hkv, D}), v(k.shape()), w(q.shape());
   test::fill_normal(q, 21, 1.5);
   test::fill_normal(k, 22, 1.5);
@@ -198,6 +211,13 @@ TEST(Attention, Float32AgreesWithFloat64) {
   expect_close("dk", dk, dkf);
   expect_close("dv", dv, dvf);
 }
+
+INSTANTIATE_TEST_SUITE_P(Cases, AttentionFloat,
+                         ::testing::Values(FloatCase{40, 16, 32, 64},   // default blocks, one key block per query block
+                                           FloatCase{150, 64, 32, 64},  // default blocks, up to 3 key blocks
+                                           FloatCase{61, 29, 13, 16},   // 6 + 6 + 1 rows; 16 + 8 + 5 columns
+                                           FloatCase{45, 24, 10, 12}    // 6 + 4 rows; 8-column strips of the keys
+                                           ));
 
 TEST(Attention, CpuBackendProvidesIt) {
   auto be = make_cpu_backend<double>();
