@@ -78,7 +78,7 @@ class ParameterSet {
   size_t size() const { return params_.size(); }
 
   void zero_grad() {
-    for (auto& p : params_) p.grad.zero();
+    for (auto& p : params_) p.grad.zero_cold();
   }
   int64_t numel() const {
     int64_t n = 0;

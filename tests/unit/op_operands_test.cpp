@@ -226,5 +226,34 @@ TEST(TensorMemory, FirstAllocationIsExactAndRegrowthTakesAtLeastHalfAgain) {
   EXPECT_EQ(g_allocations, before + 1);
 }
 
+// zero_cold: zeros exactly the range, for every alignment of its ends, on both
+// sides of the size where the host switches from memset to streaming stores.
+TEST(TensorMemory, HostZeroColdClearsExactlyTheRange) {
+  const size_t kMax = (size_t(200) << 10) + 200;
+  std::vector<unsigned char> buf(kMax + 256);
+  for (size_t offset : {size_t(0), size_t(1), size_t(13), size_t(64)})
+    for (size_t bytes : {size_t(0), size_t(5), (size_t(64) << 10) - 1, size_t(64) << 10, (size_t(64) << 10) + 3,
+                         (size_t(200) << 10) + 7}) {
+      std::fill(buf.begin(), buf.end(), 0xAB);
+      unsigned char* base = buf.data() + 64 - reinterpret_cast<uintptr_t>(buf.data()) % 64;  // 64-aligned
+      host_zero_cold(base + offset, bytes);
+      for (size_t i = 0; i < kMax; ++i) {
+        const bool inside = i >= offset && i < offset + bytes;
+        ASSERT_EQ(base[i], inside ? 0 : 0xAB) << "offset " << offset << " bytes " << bytes << " at " << i;
+      }
+    }
+}
+
+// A memory without zero_cold (CUDA managed memory) zeroes cold buffers with its `zero`.
+TEST(TensorMemory, ZeroColdFallsBackToTheMemorysZero) {
+  TrackedTensorMemory tracked;
+  Tensor<float> t({64, 1024});
+  for (int64_t i = 0; i < t.numel(); ++i) t[i] = 1.f;
+  const int64_t zeroes = g_zeroes;
+  t.zero_cold();
+  EXPECT_EQ(g_zeroes, zeroes + 1);
+  for (int64_t i = 0; i < t.numel(); ++i) ASSERT_EQ(t[i], 0.f) << i;
+}
+
 }  // namespace
 }  // namespace sy
