@@ -49,6 +49,14 @@ def rank_pids(mpirun_pid):
     return pids
 
 
+def running(pid):
+    """True while pid exists and is not a zombie."""
+    try:
+        return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 def kill_all(proc, pids):
     for pid in pids:
         try:
@@ -91,9 +99,15 @@ def kill_during_save(ckdir, min_step, delay):
         time.sleep(delay)
     kill_all(proc, pids if step is not None else rank_pids(proc.pid))
     out, _ = proc.communicate(timeout=60)
-    # Open MPI starts ranks in their own session, so only a kill by pid reaches them.
-    time.sleep(0.2)
-    alive = [p for p in pids if os.path.exists(f"/proc/{p}") and open(f"/proc/{p}/stat").read().split()[2] != "Z"]
+    # Open MPI starts ranks in their own session, so only a kill by pid reaches them.  A rank inside
+    # fsync sleeps uninterruptibly and dies only when the write-back returns: on a disk busy with
+    # other tests that can take well over the 0.2 s this once waited, so allow 20 s.
+    deadline = time.monotonic() + 20
+    while True:
+        alive = [p for p in pids if running(p)]
+        if not alive or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     check(len(pids) == WORLD and not alive, f"every rank killed ({pids}, alive: {alive})")
     still_partial = step is not None and os.path.isdir(os.path.join(ckdir, f"step-{step:08d}.partial"))
     return step, still_partial, out
