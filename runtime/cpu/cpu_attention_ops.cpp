@@ -244,7 +244,7 @@ void tile_rows(int64_t r, int64_t m, int64_t w, const float* a, int64_t lda, int
 struct TileMask {
   enum Kind {
     none,
-    keys_in_columns,  // C = scores [query][key]: columns ≥ r + G + diag are left unwritten
+    keys_in_columns,  // C = scores [query][key]: whole strips past key r + G + diag − 1 are left unwritten
     keys_in_sum,      // C[query] = Σ_key: keys ≥ r + G + diag carry zero weight
     queries_in_sum,   // C[key] = Σ_query: queries < r − diag carry zero weight
   } kind = none;
@@ -263,9 +263,13 @@ void tile_gemm(int64_t R, int64_t m, int64_t w, const T* a, int64_t lda, int64_t
     auto group = [&]<int G>(std::integral_constant<int, G>, int64_t r) {
       int64_t k0 = 0, k1 = m, cols = w;
       switch (mask.kind) {
-        case TileMask::keys_in_columns:  // whole 8-float strips
-          cols = std::min(w, (std::max<int64_t>(0, r + G + mask.diag) + 7) & ~int64_t(7));
+        case TileMask::keys_in_columns: {
+          // Whole vector strips (16 floats on AVX-512, 8 on AVX2): a narrower
+          // remainder would go through the portable loop.
+          const int64_t strip = tile_isa() == TileIsa::avx512 ? 16 : 8;
+          cols = std::min(w, (std::max<int64_t>(0, r + G + mask.diag) + strip - 1) / strip * strip);
           break;
+        }
         case TileMask::keys_in_sum: k1 = std::clamp<int64_t>(r + G + mask.diag, 0, m); break;
         case TileMask::queries_in_sum: k0 = std::clamp<int64_t>(r - mask.diag, 0, m); break;
         case TileMask::none: break;
@@ -442,7 +446,7 @@ void CpuAttentionOps<T>::attention_forward(int64_t B, int64_t S, int64_t Hq, int
           std::fill(acc, acc + bq * D, T(0));
           for (int64_t s0 = 0; s0 < t0 + nq; s0 += bk) {
             const int64_t nk = std::min(bk, t0 + nq - s0);
-            // Scores up to the diagonal (whole 8-key strips); softmax_tile zeroes what the mask hides.
+            // Scores up to the diagonal (whole vector strips); softmax_tile zeroes what the mask hides.
             const int64_t diag = t0 - s0;
             tile_gemm<T>(nq, D, nk, q_blk, q_stride, 1, kt + s0, S, scale, false, p, bk, nullptr,
                          {TileMask::keys_in_columns, diag});
