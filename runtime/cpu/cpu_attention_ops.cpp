@@ -102,6 +102,13 @@ SY_CPU_CLONES void pack_transposed(const T* src, int64_t b, int64_t g, int64_t S
     }
 }
 
+// Σ of 8 partial sums, pairwise in a fixed order (the loops below keep 8 lanes
+// so that GCC vectorises them without reassociating).
+template <class T>
+inline T lane_sum(const T (&lane)[8]) {
+  return ((lane[0] + lane[4]) + (lane[1] + lane[5])) + ((lane[2] + lane[6]) + (lane[3] + lane[7]));
+}
+
 // δ_t = dout_t · out_t for the nq rows of a query block (row stride `stride`), in 8 lanes.
 template <class T>
 SY_CPU_CLONES void row_dots(int64_t nq, int64_t D, const T* __restrict a, const T* __restrict b, int64_t stride,
@@ -114,7 +121,7 @@ SY_CPU_CLONES void row_dots(int64_t nq, int64_t D, const T* __restrict a, const 
     for (; d + 8 <= D; d += 8)
       for (int i = 0; i < 8; ++i) lane[i] += ar[d + i] * br[d + i];
     for (; d < D; ++d) lane[0] += ar[d] * br[d];
-    out[r] = ((lane[0] + lane[4]) + (lane[1] + lane[5])) + ((lane[2] + lane[6]) + (lane[3] + lane[7]));
+    out[r] = lane_sum(lane);
   }
 }
 
@@ -124,9 +131,9 @@ SY_CPU_CLONES void row_dots(int64_t nq, int64_t D, const T* __restrict a, const 
 // rows).  They are too small for a library call per tile (a 32×64×64 product
 // is 0.26 MFLOP), so they run through a register-blocked kernel: up to 6 rows
 // (AVX2) or 4 rows (AVX-512) of C × 16-float vectors held in registers while m
-// rank-1 updates stream through, each B vector loaded once for all the rows.  Every C element is summed
-// over k in increasing order whatever the blocking, so results do not depend
-// on the thread count.
+// rank-1 updates stream through, each B vector loaded once for all the rows.
+// Every C element is summed over k in increasing order whatever the blocking,
+// so results do not depend on the thread count.
 constexpr int64_t kMaxBlock = 64;
 constexpr int64_t kMaxHead = 256;
 
@@ -260,13 +267,14 @@ void tile_gemm(int64_t R, int64_t m, int64_t w, const T* a, int64_t lda, int64_t
                T alpha, bool accumulate, T* c, int64_t ldc, const T* cscale = nullptr, TileMask mask = {}) {
 #if defined(__GNUC__) && defined(__x86_64__)
   if constexpr (std::is_same_v<T, float>) {
+    const TileIsa isa = tile_isa();
     auto group = [&]<int G>(std::integral_constant<int, G>, int64_t r) {
       int64_t k0 = 0, k1 = m, cols = w;
       switch (mask.kind) {
         case TileMask::keys_in_columns: {
           // Whole vector strips (16 floats on AVX-512, 8 on AVX2): a narrower
           // remainder would go through the portable loop.
-          const int64_t strip = tile_isa() == TileIsa::avx512 ? 16 : 8;
+          const int64_t strip = isa == TileIsa::avx512 ? 16 : 8;
           cols = std::min(w, (std::max<int64_t>(0, r + G + mask.diag) + strip - 1) / strip * strip);
           break;
         }
@@ -283,7 +291,7 @@ void tile_gemm(int64_t R, int64_t m, int64_t w, const T* a, int64_t lda, int64_t
     // independent FMA chains to cover the FMA latency (4 rows, 8 accumulators,
     // ran bench/attention_kernels 5–10 % slower on a Zen 3).  AVX-512 keeps
     // groups of 4 (4 × 4 of the 32 zmm).
-    if (tile_isa() == TileIsa::avx2)
+    if (isa == TileIsa::avx2)
       for (; r + 6 <= R; r += 6) group(std::integral_constant<int, 6>{}, r);
     for (; r + 4 <= R; r += 4) group(std::integral_constant<int, 4>{}, r);
     switch (R - r) {
@@ -333,7 +341,7 @@ SY_CPU_CLONES void softmax_tile(int64_t nq, int64_t nk, int64_t ld, int64_t diag
     for (j = 0; j + 8 <= n; j += 8)
       for (int i = 0; i < 8; ++i) lane[i] += pr[j + i];
     for (; j < n; ++j) lane[0] += pr[j];
-    const T sum = ((lane[0] + lane[4]) + (lane[1] + lane[5])) + ((lane[2] + lane[6]) + (lane[3] + lane[7]));
+    const T sum = lane_sum(lane);
     keep[r] = cpu_math::exp(row_max[r] - m);  // 0 for the first visible block (old max −∞)
     row_sum[r] = row_sum[r] * keep[r] + sum;
     row_max[r] = m;
