@@ -200,42 +200,52 @@ __attribute__((always_inline)) inline void tile_body(int64_t m, const float* __r
 #define SY_TILE_ARGS                                                                                       \
   int64_t m, const float *__restrict a, int64_t lda, int64_t aks, const float *__restrict b, int64_t ldb, \
       float alpha, bool accumulate, const float *__restrict cs, float *__restrict c, int64_t ldc
+#define SY_TILE_PASS m, a, lda, aks, b, ldb, alpha, accumulate, cs, c, ldc
 template <int R, int NV>
 __attribute__((target("arch=x86-64-v4"), noinline)) void tile_kernel_avx512(SY_TILE_ARGS) {
-  tile_body<v16f, R, NV>(m, a, lda, aks, b, ldb, alpha, accumulate, cs, c, ldc);
+  tile_body<v16f, R, NV>(SY_TILE_PASS);
 }
 template <int R, int NV>
 __attribute__((target("arch=x86-64-v3"), noinline)) void tile_kernel_avx2(SY_TILE_ARGS) {
-  tile_body<v8f, R, NV>(m, a, lda, aks, b, ldb, alpha, accumulate, cs, c, ldc);
+  tile_body<v8f, R, NV>(SY_TILE_PASS);
 }
+// AVX-512's layout in AVX2 instructions, for tests on CPUs without AVX-512
+// (each 16-float vector is a pair of ymm, so the accumulators spill: slow).
+template <int R, int NV>
+__attribute__((target("arch=x86-64-v3"), noinline)) void tile_kernel_avx512_layout_on_avx2(SY_TILE_ARGS) {
+  tile_body<v16f, R, NV>(SY_TILE_PASS);
+}
+
+// Columns [j, w) in strips of 64/32/16 floats (AVX-512's layout) through the
+// kernels of 4/2/1 vectors; returns where the strips end.
+template <void (*K4)(SY_TILE_ARGS), void (*K2)(SY_TILE_ARGS), void (*K1)(SY_TILE_ARGS)>
+int64_t strips16(int64_t j, int64_t w, SY_TILE_ARGS) {
+  for (; j + 64 <= w; j += 64) K4(m, a, lda, aks, b + j, ldb, alpha, accumulate, cs, c + j, ldc);
+  if (j + 32 <= w) K2(m, a, lda, aks, b + j, ldb, alpha, accumulate, cs, c + j, ldc), j += 32;
+  if (j + 16 <= w) K1(m, a, lda, aks, b + j, ldb, alpha, accumulate, cs, c + j, ldc), j += 16;
+  return j;
+}
+#undef SY_TILE_PASS
 #undef SY_TILE_ARGS
 
-enum class TileIsa { avx512, avx2, portable };
-TileIsa tile_isa() {
-  static const TileIsa isa = __builtin_cpu_supports("x86-64-v4")   ? TileIsa::avx512
-                             : __builtin_cpu_supports("x86-64-v3") ? TileIsa::avx2
-                                                                   : TileIsa::portable;
-  return isa;
-}
-
-// Rows [r, r + R) of C in column strips: 64/32/16 columns (AVX-512) or 16/8
-// (AVX2), the rest through the portable loop.
+// Rows [r, r + R) of C in column strips: 64/32/16 columns (AVX-512's layout)
+// or 16/8 (AVX2), the rest through the portable loop.
 template <int R>
-void tile_rows(int64_t r, int64_t m, int64_t w, const float* a, int64_t lda, int64_t aks, const float* b,
-               int64_t ldb, float alpha, bool accumulate, const float* cscale, float* c, int64_t ldc) {
+void tile_rows(AttentionTiles tiles, int64_t r, int64_t m, int64_t w, const float* a, int64_t lda, int64_t aks,
+               const float* b, int64_t ldb, float alpha, bool accumulate, const float* cscale, float* c, int64_t ldc) {
   a += r * lda, c += r * ldc;
   const float* cs = cscale ? cscale + r : nullptr;
   int64_t j = 0;
-  const TileIsa isa = tile_isa();
   if constexpr (R <= 4) {  // 6-row groups run on AVX2 only (tile_gemm)
-    if (isa == TileIsa::avx512) {
-      for (; j + 64 <= w; j += 64)
-        tile_kernel_avx512<R, 4>(m, a, lda, aks, b + j, ldb, alpha, accumulate, cs, c + j, ldc);
-      if (j + 32 <= w) tile_kernel_avx512<R, 2>(m, a, lda, aks, b + j, ldb, alpha, accumulate, cs, c + j, ldc), j += 32;
-      if (j + 16 <= w) tile_kernel_avx512<R, 1>(m, a, lda, aks, b + j, ldb, alpha, accumulate, cs, c + j, ldc), j += 16;
-    }
+    if (tiles == AttentionTiles::avx512)
+      j = strips16<tile_kernel_avx512<R, 4>, tile_kernel_avx512<R, 2>, tile_kernel_avx512<R, 1>>(
+          j, w, m, a, lda, aks, b, ldb, alpha, accumulate, cs, c, ldc);
+    if (tiles == AttentionTiles::avx512_layout_on_avx2)
+      j = strips16<tile_kernel_avx512_layout_on_avx2<R, 4>, tile_kernel_avx512_layout_on_avx2<R, 2>,
+                   tile_kernel_avx512_layout_on_avx2<R, 1>>(j, w, m, a, lda, aks, b, ldb, alpha, accumulate, cs, c,
+                                                            ldc);
   }
-  if (isa == TileIsa::avx2) {
+  if (tiles == AttentionTiles::avx2) {
     for (; j + 16 <= w; j += 16) tile_kernel_avx2<R, 2>(m, a, lda, aks, b + j, ldb, alpha, accumulate, cs, c + j, ldc);
     if (j + 8 <= w) tile_kernel_avx2<R, 1>(m, a, lda, aks, b + j, ldb, alpha, accumulate, cs, c + j, ldc), j += 8;
   }
@@ -262,19 +272,20 @@ struct TileMask {
 // keep[r] = cscale[r] scales row r of the old C (1 when cscale is null).
 // w ≤ kMaxHead; A[r][k] = a[r·lda + k·aks]: aks = 1 is a row-major A, lda = 1
 // a transposed one (dSᵀ and Pᵀ are read straight from the [query][key] tiles).
+// `tiles` is resolved (never `best`); double ignores it.
 template <class T>
-void tile_gemm(int64_t R, int64_t m, int64_t w, const T* a, int64_t lda, int64_t aks, const T* b, int64_t ldb,
-               T alpha, bool accumulate, T* c, int64_t ldc, const T* cscale = nullptr, TileMask mask = {}) {
+void tile_gemm(AttentionTiles tiles, int64_t R, int64_t m, int64_t w, const T* a, int64_t lda, int64_t aks,
+               const T* b, int64_t ldb, T alpha, bool accumulate, T* c, int64_t ldc, const T* cscale = nullptr,
+               TileMask mask = {}) {
 #if defined(__GNUC__) && defined(__x86_64__)
   if constexpr (std::is_same_v<T, float>) {
-    const TileIsa isa = tile_isa();
     auto group = [&]<int G>(std::integral_constant<int, G>, int64_t r) {
       int64_t k0 = 0, k1 = m, cols = w;
       switch (mask.kind) {
         case TileMask::keys_in_columns: {
-          // Whole vector strips (16 floats on AVX-512, 8 on AVX2): a narrower
-          // remainder would go through the portable loop.
-          const int64_t strip = isa == TileIsa::avx512 ? 16 : 8;
+          // Whole vector strips (16 floats in AVX-512's layout, 8 in AVX2's):
+          // a narrower remainder would go through the portable loop.
+          const int64_t strip = tiles == AttentionTiles::avx2 ? 8 : 16;
           cols = std::min(w, (std::max<int64_t>(0, r + G + mask.diag) + strip - 1) / strip * strip);
           break;
         }
@@ -284,14 +295,15 @@ void tile_gemm(int64_t R, int64_t m, int64_t w, const T* a, int64_t lda, int64_t
       }
       // Skipped terms are zeros at the ends of each sum: every kept term is
       // still added in increasing k, so no result changes.
-      tile_rows<G>(r, k1 - k0, cols, a + k0 * aks, lda, aks, b + k0 * ldb, ldb, alpha, accumulate, cscale, c, ldc);
+      tile_rows<G>(tiles, r, k1 - k0, cols, a + k0 * aks, lda, aks, b + k0 * ldb, ldb, alpha, accumulate, cscale, c,
+                   ldc);
     };
     int64_t r = 0;
     // Row groups of 6 on AVX2: 12 of the 16 ymm registers accumulate, enough
     // independent FMA chains to cover the FMA latency (4 rows, 8 accumulators,
-    // ran bench/attention_kernels 5–10 % slower on a Zen 3).  AVX-512 keeps
-    // groups of 4 (4 × 4 of the 32 zmm).
-    if (isa == TileIsa::avx2)
+    // ran bench/attention_kernels 5–10 % slower on a Zen 3).  AVX-512's layout
+    // keeps groups of 4 (4 × 4 of the 32 zmm).
+    if (tiles == AttentionTiles::avx2)
       for (; r + 6 <= R; r += 6) group(std::integral_constant<int, 6>{}, r);
     for (; r + 4 <= R; r += 4) group(std::integral_constant<int, 4>{}, r);
     switch (R - r) {
@@ -303,7 +315,7 @@ void tile_gemm(int64_t R, int64_t m, int64_t w, const T* a, int64_t lda, int64_t
     return;
   }
 #endif
-  (void)mask;
+  (void)tiles, (void)mask;
   tile_gemm_ref<T>(R, m, w, a, lda, aks, b, ldb, alpha, accumulate, cscale, c, ldc);
 }
 
@@ -400,10 +412,29 @@ void for_pair_pieces(int64_t pairs, Size size_scratch, Body body) {
 
 }  // namespace
 
+bool cpu_runs(AttentionTiles tiles) {
+  switch (tiles) {
+    case AttentionTiles::best:
+    case AttentionTiles::portable: return true;
+#if defined(__GNUC__) && defined(__x86_64__)
+    case AttentionTiles::avx512: return __builtin_cpu_supports("x86-64-v4");
+    case AttentionTiles::avx2:
+    case AttentionTiles::avx512_layout_on_avx2: return __builtin_cpu_supports("x86-64-v3");
+#endif
+    default: return false;
+  }
+}
+
 template <class T>
-CpuAttentionOps<T>::CpuAttentionOps(int64_t block_q, int64_t block_k) : block_q_(block_q), block_k_(block_k) {
+CpuAttentionOps<T>::CpuAttentionOps(int64_t block_q, int64_t block_k, AttentionTiles tiles)
+    : block_q_(block_q), block_k_(block_k), tiles_(tiles) {
   SY_ASSERT(block_q > 0 && block_k > 0 && block_k <= kMaxBlock,
             "attention block sizes must be positive, block_k at most " + std::to_string(kMaxBlock));
+  SY_ASSERT(cpu_runs(tiles), "this CPU cannot run the attention tile kernels asked for");
+  if (tiles_ == AttentionTiles::best)
+    tiles_ = cpu_runs(AttentionTiles::avx512) ? AttentionTiles::avx512
+             : cpu_runs(AttentionTiles::avx2) ? AttentionTiles::avx2
+                                              : AttentionTiles::portable;
 }
 
 template <class T>
@@ -456,12 +487,12 @@ void CpuAttentionOps<T>::attention_forward(int64_t B, int64_t S, int64_t Hq, int
             const int64_t nk = std::min(bk, t0 + nq - s0);
             // Scores up to the diagonal (whole vector strips); softmax_tile zeroes what the mask hides.
             const int64_t diag = t0 - s0;
-            tile_gemm<T>(nq, D, nk, q_blk, q_stride, 1, kt + s0, S, scale, false, p, bk, nullptr,
+            tile_gemm<T>(tiles_, nq, D, nk, q_blk, q_stride, 1, kt + s0, S, scale, false, p, bk, nullptr,
                          {TileMask::keys_in_columns, diag});
             softmax_tile(nq, nk, bk, diag, p, row_max, row_sum, keep);
             // acc = keep ⊙ acc + P·V: the rescale to the new running max rides on the product.
-            tile_gemm<T>(nq, nk, D, p, bk, 1, v + ((b * S + s0) * Hkv + g) * D, kv_stride, T(1), true, acc, D, keep,
-                         {TileMask::keys_in_sum, diag});
+            tile_gemm<T>(tiles_, nq, nk, D, p, bk, 1, v + ((b * S + s0) * Hkv + g) * D, kv_stride, T(1), true, acc, D,
+                         keep, {TileMask::keys_in_sum, diag});
           }
           for (int64_t r = 0; r < nq; ++r) {
             const int64_t t = t0 + r;
@@ -524,12 +555,15 @@ void CpuAttentionOps<T>::attention_backward(int64_t B, int64_t S, int64_t Hq, in
             const int64_t diag = t0 - s0;
             const TileMask scores{TileMask::keys_in_columns, diag}, by_key{TileMask::keys_in_sum, diag},
                 by_query{TileMask::queries_in_sum, diag};
-            tile_gemm<T>(nq, D, nk, q_blk, q_stride, 1, kt + s0, S, scale, false, p, bk, nullptr, scores);
-            tile_gemm<T>(nq, D, nk, do_blk, q_stride, 1, vt + s0, S, T(1), false, dp, bk, nullptr, scores);
+            tile_gemm<T>(tiles_, nq, D, nk, q_blk, q_stride, 1, kt + s0, S, scale, false, p, bk, nullptr, scores);
+            tile_gemm<T>(tiles_, nq, D, nk, do_blk, q_stride, 1, vt + s0, S, T(1), false, dp, bk, nullptr, scores);
             ds_tile(nq, nk, bk, diag, lse + (b * Hq + h) * S + t0, delta, scale, p, dp);
-            tile_gemm<T>(nq, nk, D, dp, bk, 1, k + kv0, kv_stride, T(1), true, dq_blk, q_stride, nullptr, by_key);
-            tile_gemm<T>(nk, nq, D, dp, 1, bk, q_blk, q_stride, T(1), true, dk + kv0, kv_stride, nullptr, by_query);
-            tile_gemm<T>(nk, nq, D, p, 1, bk, do_blk, q_stride, T(1), true, dv + kv0, kv_stride, nullptr, by_query);
+            tile_gemm<T>(tiles_, nq, nk, D, dp, bk, 1, k + kv0, kv_stride, T(1), true, dq_blk, q_stride, nullptr,
+                         by_key);
+            tile_gemm<T>(tiles_, nk, nq, D, dp, 1, bk, q_blk, q_stride, T(1), true, dk + kv0, kv_stride, nullptr,
+                         by_query);
+            tile_gemm<T>(tiles_, nk, nq, D, p, 1, bk, do_blk, q_stride, T(1), true, dv + kv0, kv_stride, nullptr,
+                         by_query);
           }
         }
     }

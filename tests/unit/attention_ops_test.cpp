@@ -4,12 +4,28 @@
 
 #include <cmath>
 #include <limits>
+#include <string>
+#include <tuple>
 
 #include "runtime/backend.h"
 #include "tests/unit/attention_reference.h"
 #include "tests/unit/gradcheck.h"
 
 namespace sy {
+
+const char* name_of(AttentionTiles t) {
+  switch (t) {
+    case AttentionTiles::best: return "best";
+    case AttentionTiles::avx512: return "avx512";
+    case AttentionTiles::avx2: return "avx2";
+    case AttentionTiles::avx512_layout_on_avx2: return "avx512_layout_on_avx2";
+    case AttentionTiles::portable: return "portable";
+  }
+  return "?";
+}
+// GoogleTest prints test parameters through PrintTo, found by argument-dependent lookup.
+void PrintTo(AttentionTiles t, std::ostream* os) { *os << name_of(t); }
+
 namespace {
 
 double max_abs_diff(const Tensor<double>& a, const Tensor<double>& b) {
@@ -163,20 +179,24 @@ TEST(Attention, OutputDependsOnlyOnThePast) {
 // The float tiles run through the register-blocked kernels (row groups of 6,
 // 4 and the rest; 16- and 8-float column strips; the scalar remainder), the
 // double ones through the portable loop.  Several key blocks per query block
-// exercise the online softmax's rescale of the running output.
+// exercise the online softmax's rescale of the running output.  Every tile
+// path the CPU can run is checked, AVX-512's layout also in AVX2 instructions
+// (64/32/16-column strips, 4-row groups, 16-column mask strips), so a machine
+// without AVX-512 still tests the layout such a machine runs.
 struct FloatCase {
   int64_t T, D, block_q, block_k;
 };
 std::ostream& operator<<(std::ostream& os, const FloatCase& c) {
   return os << "T" << c.T << " D" << c.D << " blocks " << c.block_q << "x" << c.block_k;
 }
-class AttentionFloat : public ::testing::TestWithParam<FloatCase> {};
+class AttentionFloat : public ::testing::TestWithParam<std::tuple<AttentionTiles, FloatCase>> {};
 
 TEST_P(AttentionFloat, Float32AgreesWithFloat64) {
-  const FloatCase& c = GetParam();
+  const auto& [tiles, c] = GetParam();
+  if (!cpu_runs(tiles)) GTEST_SKIP() << "this CPU cannot run the " << name_of(tiles) << " tile kernels";
   const int64_t B = 2, T = c.T, Hq = 4, Hkv = 2, D = c.D;
   CpuAttentionOps<double> ops64;
-  CpuAttentionOps<float> ops32(c.block_q, c.block_k);
+  CpuAttentionOps<float> ops32(c.block_q, c.block_k, tiles);
   Tensor<double> q({B, T, Hq, D}), k({B, T, Hkv, D}), v(k.shape()), w(q.shape());
   test::fill_normal(q, 21, 1.5);
   test::fill_normal(k, 22, 1.5);
@@ -212,12 +232,21 @@ TEST_P(AttentionFloat, Float32AgreesWithFloat64) {
   expect_close("dv", dv, dvf);
 }
 
-INSTANTIATE_TEST_SUITE_P(Cases, AttentionFloat,
-                         ::testing::Values(FloatCase{40, 16, 32, 64},   // default blocks, one key block per query block
-                                           FloatCase{150, 64, 32, 64},  // default blocks, up to 3 key blocks
-                                           FloatCase{61, 29, 13, 16},   // 6 + 6 + 1 rows; 16 + 8 + 5 columns
-                                           FloatCase{45, 24, 10, 12}    // 6 + 4 rows; 8-column strips of the keys
-                                           ));
+INSTANTIATE_TEST_SUITE_P(
+    Cases, AttentionFloat,
+    ::testing::Combine(::testing::Values(AttentionTiles::best, AttentionTiles::avx512, AttentionTiles::avx2,
+                                         AttentionTiles::avx512_layout_on_avx2, AttentionTiles::portable),
+                       ::testing::Values(FloatCase{40, 16, 32, 64},   // default blocks, one key block per query block
+                                         FloatCase{150, 64, 32, 64},  // default blocks, up to 3 key blocks
+                                         FloatCase{61, 29, 13, 16},   // 6 + 6 + 1 rows; 16 + 8 + 5 columns
+                                         FloatCase{45, 24, 10, 12},   // 6 + 4 rows; 8-column strips of the keys
+                                         FloatCase{77, 48, 11, 48}    // 4 + 4 + 3 rows; 32 + 16 columns
+                                         )),
+    [](const ::testing::TestParamInfo<AttentionFloat::ParamType>& info) {
+      const FloatCase& c = std::get<1>(info.param);
+      return std::string(name_of(std::get<0>(info.param))) + "_T" + std::to_string(c.T) + "_D" +
+             std::to_string(c.D) + "_q" + std::to_string(c.block_q) + "_k" + std::to_string(c.block_k);
+    });
 
 TEST(Attention, CpuBackendProvidesIt) {
   auto be = make_cpu_backend<double>();
