@@ -18,6 +18,9 @@ switchyard_mpi_test(grid_test 1 2 3 4)
 switchyard_mpi_test(engine_test 1 2 3 4)
 # The 2D all-to-all: 4 ranks as 2 fake nodes of 2, 6 as 2 x 3 and 3 x 2 (node assignment given by the test).
 switchyard_mpi_test(hier_a2a_test 4 6)
+# Warm Trainer steps (EP all-to-alls, gradient buckets) allocate no tensor-sized buffer: 2 ranks = EP only, 4 = EP x DP.
+switchyard_mpi_test(steady_state_test 2 4)
+target_link_libraries(steady_state_test PRIVATE sy_launch)
 
 # Fault tests: a small collective loop (fault_main) under mpirun, judged from the
 # combined output and exit code by fault_tests.py.

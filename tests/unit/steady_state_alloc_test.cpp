@@ -1,18 +1,14 @@
 // tests/unit/steady_state_alloc_test.cpp — no heap allocation in steady-state training steps (forward/backward + AdamW).
 //
-// The global operator new is replaced in this test binary by one that counts
-// while `g_counting` is set.  Steps 1–2 warm up (buffers reach their sizes,
+// The global operator new is replaced in this test binary (tests/counting_new.h)
+// and counts while `g_counting` is set.  Steps 1–2 warm up (buffers reach their sizes,
 // per-thread scratch is created); steps 3–5 must allocate nothing.  Routing
 // changes between steps (the weights move), so this also checks that dispatch
 // plans and per-expert buffers reuse their capacity.  With SY_ALLOC_TRACE=1 each
 // counted allocation prints a backtrace (to find what allocates).
-#include <execinfo.h>
-#include <unistd.h>
-
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
-#include <new>
 
 #include <gtest/gtest.h>
 
@@ -23,6 +19,7 @@
 #include "runtime/optimizer.h"
 #include "runtime/rng.h"
 #include "small_models.h"
+#include "tests/counting_new.h"
 
 namespace {
 std::atomic<bool> g_counting{false};
@@ -30,7 +27,7 @@ std::atomic<long> g_allocs{0};
 std::atomic<long> g_library_allocs{0};  // inside a oneDNN primitive execution
 bool g_trace = false;
 
-void note_allocation() {
+void note_allocation(std::size_t) {
   if (!g_counting.load(std::memory_order_relaxed)) return;
   if (sy::inside_dnnl_execute()) {
     g_library_allocs.fetch_add(1, std::memory_order_relaxed);
@@ -38,43 +35,11 @@ void note_allocation() {
   }
   g_allocs.fetch_add(1, std::memory_order_relaxed);
   if (g_trace) {
-    g_counting = false;  // backtrace_symbols_fd does not allocate, but be safe
-    void* frames[24];
-    const int n = backtrace(frames, 24);
     const char sep[] = "---- allocation during a steady-state step:\n";
-    (void)!write(2, sep, sizeof sep - 1);
-    backtrace_symbols_fd(frames, n, 2);
-    g_counting = true;
+    sy::test::print_backtrace(sep, sizeof sep - 1);
   }
 }
-
-void* counted_alloc(std::size_t n, std::size_t align) {
-  note_allocation();
-  void* p = align > alignof(std::max_align_t) ? std::aligned_alloc(align, (n + align - 1) / align * align)
-                                               : std::malloc(n ? n : 1);
-  if (!p) throw std::bad_alloc();
-  return p;
-}
 }  // namespace
-
-void* operator new(std::size_t n) { return counted_alloc(n, 0); }
-void* operator new[](std::size_t n) { return counted_alloc(n, 0); }
-void* operator new(std::size_t n, std::align_val_t a) { return counted_alloc(n, static_cast<std::size_t>(a)); }
-void* operator new[](std::size_t n, std::align_val_t a) { return counted_alloc(n, static_cast<std::size_t>(a)); }
-void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
-  try { return counted_alloc(n, 0); } catch (...) { return nullptr; }
-}
-void* operator new[](std::size_t n, const std::nothrow_t&) noexcept {
-  try { return counted_alloc(n, 0); } catch (...) { return nullptr; }
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
-void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
 
 namespace sy {
 namespace {
@@ -113,6 +78,7 @@ class SteadyState : public ::testing::TestWithParam<Case> {};
 TEST_P(SteadyState, StepsThreeToFiveAllocateNothing) {
   const Case& c = GetParam();
   g_trace = std::getenv("SY_ALLOC_TRACE") != nullptr;
+  test::on_allocation = note_allocation;
   Backend<float> be;
   try {
     be = make_cpu_backend<float>(c.threads, c.precision);
