@@ -72,9 +72,11 @@ void CommEngine::run() {
   int64_t seen_wait_epoch = 0;
   const auto goodbye_deadline_s = std::max(60.0, stall_timeout_s_);
   Clock::time_point drained_at{};
+  // Swapped with queue_ each round: both keep their storage, so the polling
+  // loop does not allocate (a deque built per round allocated twice per round).
+  std::deque<std::unique_ptr<PendingOp>> incoming;
 
   while (true) {
-    std::deque<std::unique_ptr<PendingOp>> incoming;
     bool stopping;
     std::string leave_reason;
     {
@@ -110,6 +112,7 @@ void CommEngine::run() {
       in_flight.push_back(std::move(p));
       idle_rounds = 0;
     }
+    incoming.clear();
 
     if (!in_flight.empty()) {
       test_rounds_.fetch_add(1, std::memory_order_relaxed);

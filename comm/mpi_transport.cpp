@@ -32,6 +32,8 @@ size_t type_size(DataType t) { return t == DataType::f32 ? 4 : 8; }
 void to_int_counts(const std::vector<int64_t>& bytes, std::vector<int>& counts, std::vector<int>& displs,
                    const TransportOp& op, const char* side) {
   int64_t offset = 0;
+  counts.reserve(bytes.size());
+  displs.reserve(bytes.size());
   for (int64_t b : bytes) {
     if (b < 0 || b > INT_MAX || offset > INT_MAX)
       throw CommError("all_to_all_v seq " + std::to_string(op.seq) + ": " + side + " count " + std::to_string(b) +

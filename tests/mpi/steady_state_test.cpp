@@ -5,15 +5,16 @@
 // Trainer::train_step on every rank with the real comm stack (CommEngine on
 // its own thread, MpiTransport): expert-parallel all-to-alls through the
 // staging pool, gradient buckets, the loss and norm reductions.  That path
-// still makes thousands of small allocations per step (2,600-10,000 per rank
-// here): each collective's pending-op record, name and MPI count vectors, the
-// status board's messages, the step's statistics, oneDNN primitives for expert
-// row counts not met before and its per-execution argument maps.  All are far
-// below a tensor (the largest 4.2 KiB); what must not happen is a
-// buffer the size of activations, rows in flight or gradients being allocated
-// again once the run is warm.  The global operator new is replaced here
-// (tests/counting_new.h) and counts, on every thread, while a step runs;
-// SY_ALLOC_TRACE=1 prints a backtrace for each large allocation.
+// still makes thousands of small allocations per step (2,200-2,900 per rank
+// here), four fifths of them oneDNN's (primitives for expert row counts not
+// met before, per-execution argument maps), the rest each collective's
+// record, name and MPI count vectors, the status board's messages and the
+// step's statistics.  All are far below a tensor (the largest 4.2 KiB); what
+// must not happen is a buffer the size of activations, rows in flight or
+// gradients being allocated again once the run is warm.  The global operator
+// new is replaced here (tests/counting_new.h) and counts, on every thread,
+// while a step runs; SY_ALLOC_TRACE=1 prints a backtrace for each large
+// allocation.
 #include <atomic>
 #include <cmath>
 #include <cstdio>
