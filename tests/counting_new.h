@@ -12,6 +12,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdlib>
+#include <cstring>
 #include <new>
 
 namespace sy::test {
@@ -27,10 +28,10 @@ inline void* counted_alloc(std::size_t n, std::size_t align) {
 }
 
 // The calling thread's stack, to stderr under a header line.
-inline void print_backtrace(const char* header, std::size_t header_len) {
+inline void print_backtrace(const char* header) {
   void* frames[24];
   const int depth = backtrace(frames, 24);
-  (void)!write(2, header, header_len);
+  (void)!write(2, header, std::strlen(header));
   backtrace_symbols_fd(frames, depth, 2);
 }
 

@@ -50,8 +50,7 @@ void note_allocation(std::size_t n) {
   if (n < kLarge) return;
   g_large.fetch_add(1, std::memory_order_relaxed);
   if (g_trace) {
-    const char sep[] = "---- large allocation during a warm step:\n";
-    sy::test::print_backtrace(sep, sizeof sep - 1);
+    sy::test::print_backtrace("---- large allocation during a warm step:\n");
   }
 }
 }  // namespace

@@ -35,8 +35,7 @@ void note_allocation(std::size_t) {
   }
   g_allocs.fetch_add(1, std::memory_order_relaxed);
   if (g_trace) {
-    const char sep[] = "---- allocation during a steady-state step:\n";
-    sy::test::print_backtrace(sep, sizeof sep - 1);
+    sy::test::print_backtrace("---- allocation during a steady-state step:\n");
   }
 }
 // Installed before main: every test of this file counts through it.
